@@ -1,0 +1,129 @@
+"""Command line: ``fluorosim`` or ``python -m sim``.
+
+``fluorosim params [--json]``, ``fluorosim run --set tube.kvp=90 --json --png out.png``,
+``fluorosim bench spectrum|chain|run|all``. Bad input: one line on stderr, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # noqa: D102
+        raise _BadInput(f"{self.prog}: {message}")
+
+
+class _BadInput(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="fluorosim", description="Educational fluoroscopy imaging-chain simulator.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sp = sub.add_parser("params", help="list every knob: name, unit, default, range, help")
+    sp.add_argument("--json", action="store_true", help="machine-readable list")
+
+    sr = sub.add_parser("run", help="one simulation: technique, dose and metrics")
+    sr.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="set a knob")
+    sr.add_argument("--preset", help="start from a named preset")
+    sr.add_argument("--json", action="store_true", help="print JSON")
+    sr.add_argument("--png", metavar="FILE", help="write the display image as PNG")
+
+    sb = sub.add_parser("bench", help="measure speed (ours against references)")
+    sb.add_argument("what", choices=("spectrum", "chain", "run", "all"))
+    sb.add_argument("--repeat", type=int, default=0, help="repetitions (0: a sensible default)")
+
+    sg = sub.add_parser("golden", help="check or rewrite the golden results of the chain")
+    sg.add_argument("--write", action="store_true", help="rewrite tests/golden/*.json")
+    return p
+
+
+def _params_from(args: argparse.Namespace):
+    from sim.params import Params, parse_assignment
+
+    p = Params()
+    if getattr(args, "preset", None):
+        from sim.presets import preset_params
+
+        p = preset_params(args.preset)
+    changes = dict(parse_assignment(text) for text in args.set)
+    return p.replace(**changes)
+
+
+def _cmd_params(args: argparse.Namespace) -> None:
+    from sim.params import KNOBS, knobs_json
+
+    if args.json:
+        print(knobs_json())
+        return
+    for k in KNOBS.values():
+        print(f"{k.name:32s} {k.unit:6s} default {k.default!s:14s} {k.describe_range():32s} {k.help}")
+
+
+def _cmd_run(args: argparse.Namespace) -> None:
+    from sim.chain import simulate
+
+    result = simulate(_params_from(args))
+    report = result.summary()
+    if args.png:
+        from PIL import Image
+
+        Image.fromarray(result.image).save(args.png)
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        for section, values in report.items():
+            print(f"[{section}]")
+            for name, value in values.items():
+                print(f"  {name:32s} {value}")
+
+
+def _cmd_bench(args: argparse.Namespace) -> None:
+    from sim import bench
+
+    names = ("spectrum", "chain", "run") if args.what == "all" else (args.what,)
+    for name in names:
+        for line in getattr(bench, f"bench_{name}")(args.repeat):
+            print(line, flush=True)
+
+
+def _cmd_golden(args: argparse.Namespace) -> None:
+    from sim import golden
+
+    for line in golden.check_or_write(write=args.write):
+        print(line)
+
+
+def _one_line(message: str) -> None:
+    print(" ".join(message.split()), file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    try:
+        args = _parser().parse_args(argv)
+        {
+            "params": _cmd_params,
+            "run": _cmd_run,
+            "bench": _cmd_bench,
+            "golden": _cmd_golden,
+        }[args.command](args)
+    except _BadInput as exc:
+        _one_line(str(exc))
+        return EXIT_BAD_INPUT
+    except ValueError as exc:
+        _one_line(f"fluorosim: error: {exc}")
+        return EXIT_BAD_INPUT
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
