@@ -1,0 +1,87 @@
+"""Matplotlib figures of results (never imports streamlit; uses ``Figure``, not pyplot).
+
+Streamlit closes every pyplot figure after each run of each session, so figures are built from
+``matplotlib.figure.Figure`` directly (../shared/STREAMLIT-NOTES.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+FIGSIZE_IN = (6.4, 3.4)
+
+
+def spectrum_figure(spectra: Mapping[str, object], *, per_mas: bool = True) -> Figure:
+    """Spectra as step curves: photons per mm^2 per keV per mAs at 100 cm.
+
+    Parameters
+    ----------
+    spectra
+        Label -> ``sim.spectrum.Spectrum``.
+    per_mas
+        Label the axis per mAs (spectra straight from the tube model) [-].
+    """
+    fig = Figure(figsize=FIGSIZE_IN, layout="constrained")
+    ax = fig.add_subplot()
+    for label, s in spectra.items():
+        width = np.gradient(s.energy_keV)
+        ax.step(s.energy_keV, s.fluence / width, where="mid", label=label, lw=1.2)
+    ax.set_xlabel("photon energy [keV]")
+    unit = "photons / (mm² keV mAs) at 100 cm" if per_mas else "photons / (mm² keV)"
+    ax.set_ylabel(unit)
+    ax.set_xlim(0, max(float(s.kvp) for s in spectra.values()) + 5)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False)
+    return fig
+
+
+def series_figure(
+    t_s: np.ndarray, curves: Mapping[str, np.ndarray], ylabel: str, limits: Sequence = ()
+) -> Figure:
+    """Curves against time, with optional horizontal limit lines (label, value).
+
+    Parameters
+    ----------
+    t_s
+        Times [s].
+    curves
+        Label -> values, same length as ``t_s``.
+    ylabel
+        Axis label with unit.
+    limits
+        Pairs (label, value) drawn as dashed lines.
+    """
+    fig = Figure(figsize=FIGSIZE_IN, layout="constrained")
+    ax = fig.add_subplot()
+    for label, y in curves.items():
+        ax.plot(t_s, y, label=label, lw=1.5)
+    for label, value in limits:
+        ax.axhline(value, ls="--", lw=1, color="tab:red")
+        ax.annotate(label, (t_s[0] if len(t_s) else 0, value), va="bottom", fontsize=8)
+    ax.set_xlabel("time [s]")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False)
+    return fig
+
+
+def to_uint8(img: np.ndarray, lo_pct: float = 0.5, hi_pct: float = 99.5) -> np.ndarray:
+    """Scale any image to 8 bits between two percentiles, for showing a stage.
+
+    Parameters
+    ----------
+    img
+        2-D image, any units.
+    lo_pct, hi_pct
+        Percentiles mapped to 0 and 255 [%].
+    """
+    a = np.asarray(img, dtype=np.float32)
+    sample = a[:: max(1, a.shape[0] // 128), :: max(1, a.shape[1] // 128)]
+    lo, hi = np.percentile(sample, [lo_pct, hi_pct])
+    if not hi > lo:
+        hi = lo + 1.0
+    return (np.clip((a - lo) / (hi - lo), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
