@@ -52,7 +52,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
-from pathlib import Path
 
 import numpy as np
 from scipy.optimize import brentq
@@ -92,7 +91,7 @@ REFERENCE_DISTANCE_CM = 100.0
 W_K_EDGE_KEV = 69.525  # W K binding energy, X-ray Data Booklet (Thompson et al. 2009) [keV]
 _K_LINE_MIN_KEV = 50.0  # bins above this hold only W K lines in the characteristic table [keV]
 _HVL_MATERIAL = "Al"
-_TABLE_PATH = Path(__file__).resolve().parents[1] / "assets" / "spectra" / "w_anode_spekpy.npz"
+_TABLE_PARTS = ("spectra", "w_anode_spekpy.npz")  # below assets/, found by materials.asset_path
 
 IEC_QUALITIES: dict[str, tuple[float, float, float]] = {
     "RQR2": (40.0, 1.42, 0.0),
@@ -211,14 +210,15 @@ class _Table:
 @lru_cache(maxsize=1)
 def _table() -> _Table:
     """Load ``assets/spectra/w_anode_spekpy.npz`` once."""
-    if not _TABLE_PATH.exists():
+    table_path = _materials().asset_path(*_TABLE_PARTS)
+    if not table_path.exists():
         raise FileNotFoundError(
-            f"{_TABLE_PATH} is missing: run `python tools/make_spectrum_table.py` to create it"
+            f"{table_path} is missing: run `python tools/make_spectrum_table.py` to create it"
         )
-    with np.load(_TABLE_PATH) as z:
+    with np.load(table_path) as z:
         edges = z["edges_keV"]
         if edges.shape != ENERGY_EDGES_KEV.shape or not np.allclose(edges, ENERGY_EDGES_KEV):
-            raise ValueError(f"{_TABLE_PATH}: energy grid differs from ENERGY_EDGES_KEV")
+            raise ValueError(f"{table_path}: energy grid differs from ENERGY_EDGES_KEV")
         kvp_nodes = z["kvp_nodes"].astype(np.float64)
         angles = z["angle_nodes_deg"].astype(np.float64)
         brem = z["brem"].astype(np.float64)

@@ -1,0 +1,166 @@
+"""fluorosim classroom app (Streamlit): widgets -> Params -> cached simulate() -> views.
+
+Holds no physics: every number comes from ``sim``. Widgets are generated from the knob table
+(``sim.params.KNOBS``), so each has the knob's unit, default and range.
+"""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import streamlit as st
+
+from sim.params import KNOBS, Params
+from sim.plotting import spectrum_figure, to_uint8
+
+gc.freeze()  # keep start-up objects out of every later collection (STREAMLIT-NOTES.md)
+
+# Slider steps for the knobs shown; other float knobs get a step from their range.
+STEPS = {
+    "tube.kvp": 1.0,
+    "tube.ma": 0.5,
+    "tube.pulse_ms": 0.5,
+    "tube.pulse_rate_pps": 0.5,
+    "tube.anode_angle_deg": 1.0,
+    "filtration.al_mm": 0.1,
+    "filtration.cu_mm": 0.05,
+    "geometry.sid_cm": 1.0,
+    "geometry.source_skin_cm": 1.0,
+    "geometry.field_cm": 1.0,
+    "geometry.fov_cm": 1.0,
+    "patient.thickness_cm": 1.0,
+    "patient.needle_progress": 0.05,
+    "patient.contrast_ml": 0.5,
+    "patient.contrast_mg_i_per_ml": 10.0,
+    "grid.ratio": 1.0,
+    "receptor.csi_um": 50.0,
+}
+
+SIDEBAR = {
+    "Tube": ["tube.kvp", "tube.ma", "tube.pulse_ms", "tube.pulse_rate_pps", "tube.anode_angle_deg"],
+    "Filtration": ["filtration.al_mm", "filtration.cu_mm"],
+    "Geometry": ["geometry.sid_cm", "geometry.source_skin_cm", "geometry.field_cm", "geometry.fov_cm"],
+    "Patient": [
+        "patient.phantom",
+        "patient.thickness_cm",
+        "patient.needle_progress",
+        "patient.contrast_ml",
+        "patient.contrast_mg_i_per_ml",
+    ],
+    "Scatter and grid": ["scatter.enabled", "grid.enabled", "grid.ratio"],
+    "Receptor": ["receptor.kind", "receptor.csi_um"],
+    "Automatic brightness control": ["abc.enabled", "abc.mode", "abc.curve"],
+    "Processing": ["processing.log", "processing.edge_strength", "processing.invert"],
+}
+
+
+def widget(name: str):
+    """A widget for one knob, labelled with its help and unit, keyed by its dotted name."""
+    k = KNOBS[name]
+    unit = f" [{k.unit}]" if k.unit not in ("-", "") else ""
+    label = f"{k.help.rstrip('.')}{unit}"
+    if k.kind is bool:
+        return st.checkbox(label, value=k.default, key=name)
+    if k.choices is not None:
+        return st.selectbox(label, k.choices, index=k.choices.index(k.default), key=name)
+    step = STEPS.get(name, 10 ** np.floor(np.log10((k.max - k.min) / 100.0)))
+    if k.kind is int:
+        return st.slider(label, int(k.min), int(k.max), int(k.default), key=name)
+    return st.slider(label, float(k.min), float(k.max), float(k.default), float(step), key=name)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def cached_spectra(kvp: float, angle: float, al_mm: float, cu_mm: float):
+    """Tube spectrum and filtered spectrum with their figures of merit."""
+    from sim.spectrum import tube_spectrum
+
+    tube = tube_spectrum(kvp=kvp, anode_angle_deg=angle)
+    filtered = tube.filtered({"Al": al_mm, "Cu": cu_mm})
+    figures = {
+        "HVL1 [mm Al]": filtered.hvl_mm_al(),
+        "HVL2 [mm Al]": filtered.hvl2_mm_al(),
+        "Homogeneity coefficient": filtered.homogeneity(),
+        "Mean energy [keV]": filtered.mean_energy_keV(),
+        "Air kerma at 100 cm [µGy/mAs]": filtered.air_kerma_uGy_per_mAs(100.0),
+    }
+    return tube, filtered, figures
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def cached_simulation(items: tuple):
+    """The simulation for a tuple of (knob, value) pairs (scalars hash reliably)."""
+    from sim.chain import simulate
+
+    return simulate(Params.from_dict(dict(items)))
+
+
+def spectrum_tab(p: Params) -> None:
+    """The beam: spectrum before and after filtration, HVLs, mean energy, output."""
+    tube, filtered, figures = cached_spectra(
+        p.tube.kvp, p.tube.anode_angle_deg, p.filtration.al_mm, p.filtration.cu_mm
+    )
+    label = f"after {p.filtration.al_mm:g} mm Al + {p.filtration.cu_mm:g} mm Cu"
+    st.pyplot(spectrum_figure({"at the tube (anode self-filtration only)": tube, label: filtered}))
+    cols = st.columns(len(figures))
+    for col, (name, value) in zip(cols, figures.items(), strict=True):
+        col.metric(name, f"{value:.3g}")
+
+
+def image_tab(result) -> None:
+    """The display image and the main numbers."""
+    left, right = st.columns([3, 2])
+    left.image(result.image, caption="Displayed image", use_container_width=True)
+    with right:
+        st.subheader("Technique")
+        st.table({k: [f"{v:.4g}"] for k, v in result.technique.items()})
+        st.subheader("Image quality")
+        st.table({k: [f"{v:.4g}"] for k, v in result.metrics.items() if np.isscalar(v)})
+
+
+def stages_tab(result) -> None:
+    """Every image stage of the chain, side by side."""
+    images = [(k, v) for k, v in result.stages.items() if getattr(v, "ndim", 0) == 2]
+    cols = st.columns(3)
+    for i, (name, img) in enumerate(images):
+        cols[i % 3].image(to_uint8(img), caption=name, use_container_width=True)
+
+
+def dose_tab(result) -> None:
+    """Patient dose against the limits."""
+    st.table({k: [f"{v:.4g}" if isinstance(v, float) else str(v)] for k, v in result.dose.items()})
+
+
+def main() -> None:
+    """Lay out the page."""
+    st.set_page_config(page_title="fluorosim", layout="wide")
+    st.title("fluorosim: the fluoroscopy imaging chain")
+    with st.sidebar:
+        for section, names in SIDEBAR.items():
+            with st.expander(section, expanded=section in ("Tube", "Filtration")):
+                for name in names:
+                    widget(name)
+    values = {name: st.session_state[name] for names in SIDEBAR.values() for name in names}
+    try:
+        p = Params.from_dict(values)
+    except ValueError as exc:
+        st.error(str(exc))
+        return
+    tabs = st.tabs(["Image", "Stages", "Spectrum", "Dose"])
+    with tabs[2]:
+        spectrum_tab(p)
+    try:
+        result = cached_simulation(tuple(sorted(p.to_dict().items())))
+    except ValueError as exc:
+        for tab in tabs[:2] + tabs[3:]:
+            tab.error(str(exc))
+        return
+    with tabs[0]:
+        image_tab(result)
+    with tabs[1]:
+        stages_tab(result)
+    with tabs[3]:
+        dose_tab(result)
+
+
+main()

@@ -1,0 +1,57 @@
+"""Benchmarks: ``python -m sim bench spectrum|chain|run|all``.
+
+Each prints absolute times measured in this run beside a reference measured in the same run
+(SpekPy for the spectrum, a 512 x 512 standard-normal draw for the chain), so the numbers can be
+compared across machines. Timing targets live here, never in unit tests.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+
+def _median_ms(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1e3)
+
+
+def bench_spectrum(repeat: int = 0) -> Iterator[str]:
+    """Tube spectrum + Al/Cu filtration + HVL1: ours against SpekPy, same run."""
+    from sim.spectrum import tube_spectrum
+
+    n = repeat or 300
+    rng = np.random.default_rng(1)
+    kvps = iter(rng.uniform(40.0, 150.0, size=n + 10))  # a new kVp each call: no cache hit
+
+    def ours() -> float:
+        return (
+            tube_spectrum(kvp=float(next(kvps)), anode_angle_deg=12)
+            .filtered({"Al": 2.5, "Cu": 0.1})
+            .hvl_mm_al()
+        )
+
+    ours()  # load the table and material data once
+    t_ours = _median_ms(ours, n)
+    yield f"spectrum: ours  tube_spectrum + filtered(2.5 Al, 0.1 Cu) + hvl_mm_al  median {t_ours:.3f} ms ({n} runs, new kVp each)"
+    try:
+        import spekpy
+    except ImportError:
+        yield "spectrum: SpekPy not installed (pip install spekpy): no reference in this run"
+        return
+    kv = iter(rng.uniform(40.0, 150.0, size=20))
+
+    def theirs() -> float:
+        s = spekpy.Spek(kvp=float(next(kv)), th=12)
+        s.multi_filter((("Al", 2.5), ("Cu", 0.1)))
+        return s.get_hvl1()
+
+    t_ref = _median_ms(theirs, 5)
+    yield f"spectrum: SpekPy {spekpy.__version__} same task  median {t_ref:.1f} ms (5 runs)"
+    yield f"spectrum: ratio SpekPy / ours = {t_ref / t_ours:.0f}x"

@@ -1,0 +1,798 @@
+"""Scattered radiation at the receptor: scatter-to-primary ratio (SPR) and its spatial spread.
+
+Model: scatter-kernel superposition with Monte Carlo kernels
+-----------------------------------------------------------
+Each primary pencil that crosses a water-equivalent thickness ``t`` sends scattered photons out
+of the patient's exit surface; at the receptor (air gap ``g`` behind the exit surface) they
+form a broad, radially symmetric point-spread function (PSF). The scatter image is the primary
+image weighted by the scatter amplitude of each pencil and convolved with that PSF (Boone &
+Seibert 1988 [1]_, [2]_; Love & Kruger 1987 [3]_; thickness-adaptive kernels as in Ohnesorge
+et al. 1999 [4]_ and Sun & Star-Lack 2010 [5]_)::
+
+    S_k(x) = [ (P_k * SPRinf_k(t)) (*) K(t, g) ](m x)
+
+* ``P_k`` is the primary at the receptor for detector weighting ``k`` (photon fluence,
+  absorbed energy, air kerma...), ``SPRinf_k(t)`` the scatter-to-primary ratio of a pencil
+  through ``t`` of water (all its scatter, infinite field), ``K(t, g)`` the PSF normalised to
+  one in the exit plane, ``(*)`` a 2-D convolution.
+* ``m = SID / source-to-exit distance`` (>= 1). Scatter leaves the exit surface and spreads
+  from there, while the primary keeps diverging from the focal spot: in receptor coordinates
+  the scatter pattern is evaluated at ``m x`` and the kernel integrates to ``m^2`` (an
+  infinite uniform field has SPR = SPRinf m^2; a finite field loses the scatter that lands
+  outside it, more so as the gap grows: the air-gap effect).
+* At the centre of a uniform field of radius ``R`` at the exit surface this gives the analytic
+  form used by :func:`spr_center`: ``SPR = m^2 SPRinf(t) F(R; t, g)`` with ``F`` the fraction
+  of the PSF within ``R``: SPR rises with thickness, field size and kV and falls with air gap.
+
+Where the numbers come from
+---------------------------
+``SPRinf(E, t)``, the PSF ``F(R; E, t, g)`` and the mean energy of the scatter come from a
+Monte Carlo simulation of monoenergetic pencil beams (20-150 keV) in water slabs (2-40 cm),
+scored at air gaps of 0-100 cm (``assets/scatter/scatter_mc.py`` ->
+``assets/scatter/scatter_mc_water.npz``): the method of Boone & Seibert [1]_ and Chan & Doi
+[6]_, with NIST XCOM cross sections (xraylib), Klein-Nishina with the incoherent scattering
+function, and Rayleigh with form factors. A polyenergetic beam is handled exactly per energy
+bin: ``SPRinf_k(t) = sum_E phi(E) S(E, t) w_k(E_s) / sum_E phi(E) exp(-mu_w(E) t) w_k(E)``,
+with ``S`` the scatter per incident photon and ``E_s`` its mean energy (so scatter is
+weighted at its own, lower energy). The MC reproduces the published anchors of
+PUBLISHED.md (iv): 80 kV, 20 cm water, 25 x 25 cm field, small gap: SPR about 3.5 (2.5-6);
+10 cm water, 10 x 10 cm: about 0.9 (0.3-1); and the air-gap fall-off of the effective
+scatter point source of Sorenson & Floch [7]_.
+
+Patients are not water: :func:`water_equivalent_mm` converts path lengths to water by the
+ratio of attenuation coefficients at the mean energy of the primary beam behind the patient.
+
+Speed: the convolution runs on a coarse grid (<= 64 x 64 cells over the irradiated area, FFT,
+up to three thickness groups), then is resampled at ``m x`` onto the image grid.
+
+References
+----------
+.. [1] J. M. Boone, J. A. Seibert, "Monte Carlo simulation of the scattered radiation
+   distribution in diagnostic radiology", Med. Phys. 15:713-720 (1988).
+.. [2] J. A. Seibert, J. M. Boone, "X-ray scatter removal by deconvolution", Med. Phys.
+   15:567-575 (1988); J. M. Boone, J. A. Seibert, "An analytical model of the scattered
+   radiation distribution in diagnostic radiology", Med. Phys. 15:721-725 (1988).
+.. [3] L. A. Love, R. A. Kruger, "Scatter estimation for a digital radiographic system using
+   convolution filtering", Med. Phys. 14:178-185 (1987).
+.. [4] B. Ohnesorge, T. Flohr, K. Klingenbeck-Regn, "Efficient object scatter correction
+   algorithm for third and fourth generation CT scanners", Eur. Radiol. 9:563-569 (1999).
+.. [5] M. Sun, J. M. Star-Lack, "Improved scatter correction using adaptive scatter kernel
+   superposition", Phys. Med. Biol. 55:6695-6720 (2010).
+.. [6] H.-P. Chan, K. Doi, "Physical characteristics of scattered radiation in diagnostic
+   radiology: Monte Carlo simulation studies", Med. Phys. 12:152-165 (1985).
+.. [7] J. A. Sorenson, J. Floch, "Scatter rejection by air gaps: an empirical model",
+   Med. Phys. 12:308-316 (1985) (effective scatter point source 15-20 cm before the exit
+   surface).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.fft
+
+from sim import materials
+from sim.units import CM_PER_MM, MM_PER_CM
+
+MC_FILE = ("scatter", "scatter_mc_water.npz")
+"""Location below ``assets/`` of the Monte Carlo scatter table."""
+
+COARSE_CELLS = 64
+"""Target number of coarse-grid cells along one side of the scatter convolution domain."""
+
+T_MAX_CM = 80.0
+"""Largest water-equivalent thickness served (beyond the 40 cm MC node: extrapolated) [cm]."""
+
+_T_STEP_CM = 0.25  # thickness step of the amplitude look-up table [cm]
+_S_FLOOR = 1e-30  # floor of the scatter per incident photon before taking logs
+_DEFAULT_FILTERS = {"Al": 3.0, "Cu": 0.1}  # Params defaults (filtration.al_mm, .cu_mm) [mm]
+_GROUP_SPREAD_CM = 2.0  # one kernel if the thickness range in the field is narrower [cm]
+
+
+# --------------------------------------------------------------------------------------------
+# input checks
+# --------------------------------------------------------------------------------------------
+def _number(name: str, value: Any, lo: float, hi: float, unit: str, lo_open=False) -> float:
+    rng = f"{'(' if lo_open else '['}{lo:g}, {hi:g}] {unit}".rstrip()
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={value!r} is not a number: expected {rng}") from None
+    if not math.isfinite(x) or x > hi or x < lo or (lo_open and x == lo):
+        raise ValueError(f"{name}={value!r} is out of range {rng}")
+    return x
+
+
+# --------------------------------------------------------------------------------------------
+# the Monte Carlo table
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class _McTable:
+    energy_keV: np.ndarray  # (nE,) MC energies
+    t_cm: np.ndarray  # (nT,) slab thicknesses
+    gap_cm: np.ndarray  # (nG,) air gaps
+    r_cm: np.ndarray  # (nR,) radii (upper bin edges) of the cumulative tables
+    log_s: np.ndarray  # (nE, nT) log scatter quanta escaping per incident photon
+    mean_e_keV: np.ndarray  # (nE, nT) mean energy of that scatter
+    frac: np.ndarray  # (nE, nT, nG, nR) fraction of the scatter landing within r
+
+
+@functools.lru_cache(maxsize=1)
+def _mc() -> _McTable:
+    path = materials.asset_path(*MC_FILE)
+    with np.load(path) as z:
+        total = z["total_q"].astype(float)
+        cum = np.cumsum(z["radial_q"].astype(float), axis=-1)
+        frac = cum / np.maximum(total, _S_FLOOR)[:, :, None, None]
+        return _McTable(
+            energy_keV=z["energies_keV"].astype(float),
+            t_cm=z["thicknesses_cm"].astype(float),
+            gap_cm=z["gaps_cm"].astype(float),
+            r_cm=z["r_edges_cm"][1:].astype(float),
+            log_s=np.log(np.maximum(total, _S_FLOOR)),
+            mean_e_keV=z["mean_e_keV"].astype(float),
+            frac=np.clip(frac, 0.0, 1.0),
+        )
+
+
+def _hat(x: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+    """Linear-interpolation weights (len(x), len(nodes)), constant beyond the end nodes."""
+    xc = np.clip(x, nodes[0], nodes[-1])
+    j = np.clip(np.searchsorted(nodes, xc, side="right") - 1, 0, nodes.size - 2)
+    f = (xc - nodes[j]) / (nodes[j + 1] - nodes[j])
+    h = np.zeros((x.size, nodes.size))
+    rows = np.arange(x.size)
+    h[rows, j] = 1.0 - f
+    h[rows, j + 1] += f
+    return h
+
+
+# --------------------------------------------------------------------------------------------
+# spectral reduction: SPRinf_k(t) and the PSF shape F(R; t) at one air gap
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class _Spectral:
+    keys: tuple[str, ...]
+    t_lut_cm: np.ndarray  # (nL,) fine thickness grid
+    spr_inf: np.ndarray  # (nK, nL) SPRinf_k(t)
+    t_nodes_cm: np.ndarray  # (nT,) MC thicknesses
+    r_cm: np.ndarray  # (nR,)
+    shape: np.ndarray  # (nT, nR) PSF fraction within r (photon counting) at this gap
+    mean_e_scatter_keV: np.ndarray  # (nL,) photon-weighted mean energy of the scatter
+    mean_e_primary_keV: np.ndarray  # (nL,) photon-weighted mean energy of the primary
+
+
+def _digest(a: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(a, dtype=np.float64).tobytes()).hexdigest()
+
+
+@functools.lru_cache(maxsize=256)
+def _mu_water_per_cm(energies: tuple[float, ...]) -> np.ndarray:
+    mu = materials.mu_per_mm("water", np.array(energies)) * MM_PER_CM
+    mu.setflags(write=False)
+    return mu
+
+
+_ARRAYS: dict[str, np.ndarray] = {}  # digest -> array, so cached functions take hashables
+
+
+def _register(a: np.ndarray) -> str:
+    key = _digest(a)
+    if key not in _ARRAYS:
+        if len(_ARRAYS) > 512:
+            _ARRAYS.clear()
+            _spectral.cache_clear()
+        frozen = np.array(a, dtype=float)
+        frozen.setflags(write=False)
+        _ARRAYS[key] = frozen
+    return key
+
+
+@functools.lru_cache(maxsize=64)
+def _spectral(
+    energy_key: str, fluence_key: str, weight_keys: tuple[tuple[str, str], ...], gap_cm: float
+) -> _Spectral:
+    mc = _mc()
+    e = _ARRAYS[energy_key]
+    phi = _ARRAYS[fluence_key]
+    names = tuple(n for n, _ in weight_keys)
+    w = np.stack([_ARRAYS[k] for _, k in weight_keys])  # (nK, nB)
+    nodes = mc.energy_keV
+    hat = _hat(e, nodes)  # (nB, nE)
+    log_s_b = hat @ mc.log_s  # (nB, nT): log scatter per incident photon at each bin
+    # below the first MC energy, extrapolate log S linearly in E (scatter vanishes as the
+    # photoelectric effect takes over) instead of holding it constant
+    slope = (mc.log_s[1] - mc.log_s[0]) / (nodes[1] - nodes[0])
+    low = e < nodes[0]
+    log_s_b[low] = mc.log_s[0][None, :] + np.outer(e[low] - nodes[0], slope)
+    mean_e_b = hat @ mc.mean_e_keV  # (nB, nT)
+    s_b = np.exp(log_s_b) * (e <= nodes[-1])[:, None]  # no MC data above 150 keV
+    # Detector weight of the scatter, taken at the scatter's mean energy.
+    w_s = np.stack([np.interp(mean_e_b, e, wk) for wk in w])  # (nK, nB, nT)
+    # PSF shape at this gap: interpolate the MC fractions in gap, then mix energies with the
+    # scatter each energy bin contributes (photon counting).
+    hg = _hat(np.array([gap_cm]), mc.gap_cm)[0]  # (nG,)
+    frac_g = np.tensordot(mc.frac, hg, axes=([2], [0]))  # (nE, nT, nR)
+    mix = np.einsum("b,bi,bj->ij", phi, hat, s_b)  # (nE, nT) scatter from each MC energy
+    shape = np.einsum("ij,ijr->jr", mix, frac_g) / np.maximum(mix.sum(0), _S_FLOOR)[:, None]
+    # All the scatter leaving the exit surface, per key, at the MC thickness nodes; the PSF
+    # fractions are relative to it (photons landing beyond the largest r are simply lost).
+    s_k = np.einsum("b,kbj->kj", phi, s_b[None] * w_s)  # (nK, nT)
+
+    t_nodes = mc.t_cm
+    t_lut = np.arange(0.0, T_MAX_CM + 0.5 * _T_STEP_CM, _T_STEP_CM)
+    mu_w = _mu_water_per_cm(tuple(e.tolist()))
+    att = np.exp(-np.outer(t_lut, mu_w))  # (nL, nB)
+    p_k = np.einsum("lb,b,kb->kl", att, phi, w)  # (nK, nL)
+    # log-linear interpolation of the scatter in t; linear to zero below the first node;
+    # log-linear extrapolation beyond the last (slope of the last two nodes).
+    log_sk = np.log(np.maximum(s_k, _S_FLOOR))
+    s_lut = np.empty((len(names), t_lut.size))
+    for k in range(len(names)):
+        inside = np.interp(t_lut, t_nodes, log_sk[k])
+        slope = (log_sk[k, -1] - log_sk[k, -2]) / (t_nodes[-1] - t_nodes[-2])
+        beyond = log_sk[k, -1] + slope * (t_lut - t_nodes[-1])
+        ls = np.where(t_lut > t_nodes[-1], beyond, inside)
+        s_lut[k] = np.exp(ls) * np.minimum(t_lut / t_nodes[0], 1.0)
+    spr_inf = s_lut / np.maximum(p_k, np.finfo(float).tiny)
+    # mean energies (photon-weighted) for the scatter energy factor
+    s_q = phi @ s_b  # (nT,)
+    es_nodes = (phi @ (s_b * mean_e_b)) / np.maximum(s_q, _S_FLOOR)
+    p_q = att @ phi
+    ep = (att @ (phi * e)) / np.maximum(p_q, np.finfo(float).tiny)
+    es = np.interp(t_lut, t_nodes, es_nodes)
+    for a in (t_lut, spr_inf, shape, es, ep):
+        a.setflags(write=False)
+    return _Spectral(names, t_lut, spr_inf, t_nodes, mc.r_cm, shape, es, ep)
+
+
+def _spectral_for(
+    spectrum: Any, weights: Mapping[str, np.ndarray] | None, gap_cm: float
+) -> tuple[_Spectral, tuple]:
+    """Spectral tables for a spectrum incident on the patient, and their cache key."""
+    e = np.asarray(spectrum.energy_keV, dtype=float)
+    phi = np.asarray(spectrum.fluence, dtype=float)
+    if e.ndim != 1 or phi.shape != e.shape:
+        raise ValueError("spectrum must have 1-D energy_keV and fluence of the same shape")
+    total = float(phi.sum())
+    if not math.isfinite(total) or total <= 0.0:
+        raise ValueError("spectrum has zero fluence: scatter is undefined")
+    phi = phi / total  # SPR does not depend on the beam's intensity
+    wk: list[tuple[str, str]] = [("quanta", _register(np.ones_like(e)))]
+    for name, w in (weights or {}).items():
+        arr = np.asarray(w, dtype=float)
+        if arr.shape != e.shape or not np.all(np.isfinite(arr)) or np.any(arr < 0.0):
+            raise ValueError(
+                f"weights[{name!r}] must be finite, >= 0 and of shape {e.shape}, got {arr.shape}"
+            )
+        if name != "quanta":
+            wk.append((name, _register(arr)))
+    spec_id = (_register(e), _register(phi), tuple(wk), round(gap_cm, 3))
+    return _spectral(*spec_id), spec_id
+
+
+def _interp_t(spec: _Spectral, table: np.ndarray, t_cm: np.ndarray) -> np.ndarray:
+    return np.interp(np.clip(t_cm, 0.0, T_MAX_CM), spec.t_lut_cm, table)
+
+
+def _shape_at(spec: _Spectral, t_cm: float) -> np.ndarray:
+    """PSF fraction within r at thickness ``t_cm`` (linear in t between MC nodes) [-]."""
+    h = _hat(np.array([t_cm]), spec.t_nodes_cm)[0]
+    return h @ spec.shape
+
+
+# --------------------------------------------------------------------------------------------
+# the analytic centre SPR
+# --------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=64)
+def _default_spectrum(kvp: float):
+    from sim.spectrum import tube_spectrum
+
+    return tube_spectrum(kvp).filtered(_DEFAULT_FILTERS)
+
+
+def spr_center(
+    water_eq_cm: float,
+    field_area_cm2: float,
+    kvp: float,
+    air_gap_cm: float,
+    *,
+    source_exit_cm: float | None = None,
+    spectrum: Any = None,
+    weights: Mapping[str, np.ndarray] | None = None,
+    key: str = "quanta",
+) -> float:
+    """Scatter-to-primary ratio at the centre of a uniform field, no grid.
+
+    ``SPR = m^2 SPRinf(t) F(R; t, g)``: the Monte Carlo scatter of a water slab of thickness
+    ``t`` (all of it, infinite field), times the fraction ``F`` of its point-spread function
+    that falls within the field radius ``R`` at the air gap ``g`` (see the module docstring).
+
+    Parameters
+    ----------
+    water_eq_cm : float
+        Water-equivalent patient thickness, in [0, 80] [cm].
+    field_area_cm2 : float
+        Collimated field area at the patient's exit surface (a circle of equal area is used)
+        [cm^2].
+    kvp : float
+        Tube potential, in [40, 150] [kV]; with ``spectrum=None`` the beam is
+        ``tube_spectrum(kvp)`` through 3 mm Al + 0.1 mm Cu (the default filtration).
+    air_gap_cm : float
+        Exit surface to receptor, in [0, 100] [cm].
+    source_exit_cm : float, optional
+        Focal spot to exit surface [cm]; gives the beam divergence m = (source_exit + gap) /
+        source_exit. ``None``: parallel beam (m = 1).
+    spectrum : sim.spectrum.Spectrum, optional
+        Spectrum incident on the patient (overrides the default beam of ``kvp``).
+    weights : mapping of str to ndarray, optional
+        Detector energy weights (as for ``projection.integrate``); ``key`` picks one.
+    key : str
+        ``"quanta"`` (photon fluence, default) or a key of ``weights``.
+
+    Returns
+    -------
+    float
+        SPR in front of the grid [-].
+
+    References
+    ----------
+    Boone & Seibert, Med. Phys. 15:713 (1988) (scatter PSF of water slabs by Monte Carlo);
+    Sorenson & Floch, Med. Phys. 12:308 (1985) (air gap); this project's Monte Carlo
+    (``assets/scatter/scatter_mc.py``).
+    """
+    t = _number("water_eq_cm", water_eq_cm, 0.0, T_MAX_CM, "cm")
+    area = _number("field_area_cm2", field_area_cm2, 0.0, 1e5, "cm^2", lo_open=True)
+    k = _number("kvp", kvp, 40.0, 150.0, "kV")
+    g = _number("air_gap_cm", air_gap_cm, 0.0, 100.0, "cm")
+    m = 1.0
+    if source_exit_cm is not None:
+        d = _number("source_exit_cm", source_exit_cm, 0.0, 1e4, "cm", lo_open=True)
+        m = (d + g) / d
+    spec_in = spectrum if spectrum is not None else _default_spectrum(k)
+    spec, _ = _spectral_for(spec_in, weights, g)
+    if key not in spec.keys:
+        raise ValueError(f"key={key!r} is not one of {', '.join(spec.keys)}")
+    kk = spec.keys.index(key)
+    radius = math.sqrt(area / math.pi)
+    inside = float(np.interp(radius, np.r_[0.0, spec.r_cm], np.r_[0.0, _shape_at(spec, t)]))
+    amp = float(_interp_t(spec, spec.spr_inf[kk], np.array(t)))
+    return m * m * amp * inside
+
+
+def scatter_spectrum(spectrum: Any, water_eq_cm: float) -> np.ndarray:
+    """Photon spectrum of the scatter leaving a water slab, on the spectrum's energy grid.
+
+    Each energy bin of the incident beam contributes the Monte Carlo scatter per incident
+    photon ``S(E, t)``, placed at the mean energy of that scatter (split linearly between the
+    two nearest bins, photons conserved). Good enough to weight smooth energy responses
+    (grid scatter transmission, detector absorption); the true scatter spectrum is broader.
+
+    Parameters
+    ----------
+    spectrum : sim.spectrum.Spectrum
+        Spectrum incident on the patient (fluence per bin).
+    water_eq_cm : float
+        Water-equivalent thickness, in [0, 80] [cm].
+
+    Returns
+    -------
+    ndarray
+        Scattered photons per bin leaving the exit surface, all directions, in the units of
+        ``spectrum.fluence`` (float64, read-only).
+
+    References
+    ----------
+    This project's Monte Carlo (``assets/scatter/scatter_mc.py``; method of Chan & Doi,
+    Med. Phys. 12:152, 1985).
+    """
+    t = _number("water_eq_cm", water_eq_cm, 0.0, T_MAX_CM, "cm")
+    e = np.asarray(spectrum.energy_keV, dtype=float)
+    phi = np.asarray(spectrum.fluence, dtype=float)
+    if e.ndim != 1 or phi.shape != e.shape:
+        raise ValueError("spectrum must have 1-D energy_keV and fluence of the same shape")
+    mc = _mc()
+    nodes = mc.energy_keV
+    hat = _hat(e, nodes)
+    ht = _hat(np.array([min(max(t, mc.t_cm[0]), mc.t_cm[-1])]), mc.t_cm)[0]
+    log_s = hat @ (mc.log_s @ ht)
+    slope = (mc.log_s[1] - mc.log_s[0]) @ ht / (nodes[1] - nodes[0])
+    low = e < nodes[0]
+    log_s[low] = (mc.log_s[0] @ ht) + (e[low] - nodes[0]) * slope
+    if t > mc.t_cm[-1]:  # log-linear extrapolation in t, as for the amplitude
+        d_log = (mc.log_s[:, -1] - mc.log_s[:, -2]) / (mc.t_cm[-1] - mc.t_cm[-2])
+        log_s = log_s + (hat @ d_log) * (t - mc.t_cm[-1])
+    s = np.exp(log_s) * (e <= nodes[-1]) * min(t / mc.t_cm[0], 1.0)
+    e_s = hat @ (mc.mean_e_keV @ ht)
+    j = np.clip(np.searchsorted(e, e_s, side="right") - 1, 0, e.size - 2)
+    f = np.clip((e_s - e[j]) / (e[j + 1] - e[j]), 0.0, 1.0)
+    out = np.zeros_like(e)
+    np.add.at(out, j, phi * s * (1.0 - f))
+    np.add.at(out, j + 1, phi * s * f)
+    out.setflags(write=False)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# water-equivalent thickness
+# --------------------------------------------------------------------------------------------
+def water_equivalent_mm(paths: Mapping[str, np.ndarray], spectrum: Any) -> np.ndarray:
+    """Water-equivalent thickness map from per-material path lengths.
+
+    ``t_w = sum_m L_m mu_m(E*) / mu_water(E*)`` with ``E*`` the mean photon energy of the
+    beam behind the patient's average path (the primary that reaches the receptor), so each
+    material counts by how much it attenuates the photons that make the image.
+
+    Parameters
+    ----------
+    paths : mapping of str to ndarray
+        Material name -> path length map [mm] (all the same shape).
+    spectrum : sim.spectrum.Spectrum
+        Spectrum incident on the patient.
+
+    Returns
+    -------
+    ndarray
+        float32 map of the same shape [mm].
+
+    References
+    ----------
+    Attenuation-equivalent thickness at an effective energy (e.g. Bushberg et al., The
+    Essential Physics of Medical Imaging, 3rd ed., 2012, ch. 3); mu from NIST XCOM via
+    ``sim.materials``.
+    """
+    if not isinstance(paths, Mapping) or not paths:
+        raise ValueError("paths must be a non-empty mapping material -> path-length map [mm]")
+    e = np.asarray(spectrum.energy_keV, dtype=float)
+    phi = np.asarray(spectrum.fluence, dtype=float)
+    shape = None
+    means = {}
+    for name, arr in paths.items():
+        materials.check_material(name)
+        a = np.asarray(arr)
+        if shape is None:
+            shape = a.shape
+        elif a.shape != shape:
+            raise ValueError(f"paths[{name!r}] has shape {a.shape}, expected {shape}")
+        means[name] = float(np.mean(a, dtype=np.float64))
+    mu_sum = np.zeros_like(e)
+    for name, mean_mm in means.items():
+        mu_sum += materials.mu_per_mm(name, e) * mean_mm
+    behind = phi * np.exp(-mu_sum)
+    n = float(behind.sum())
+    if not math.isfinite(n) or n <= 0.0:
+        raise ValueError("spectrum has no photons behind the patient: water equivalence undefined")
+    e_star = np.array([float(behind @ e) / n])
+    mu_w = float(materials.mu_per_mm("water", e_star)[0])
+    out = np.zeros(shape, dtype=np.float32)
+    for name, arr in paths.items():
+        ratio = float(materials.mu_per_mm(name, e_star)[0]) / mu_w
+        out += np.asarray(arr, dtype=np.float32) * np.float32(ratio)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# the scatter image
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class ScatterResult:
+    """Scatter at the receptor entrance, before the grid.
+
+    Attributes
+    ----------
+    maps : dict of str to ndarray
+        Scatter for each key of the primary, float32, same units as the primary.
+    spr : float
+        Scatter-to-primary ratio at the field centre, photon fluence ("quanta") [-].
+    spr_map : ndarray
+        S/P of the photon fluence inside the field (0 outside), float32 [-].
+    spr_by_key : dict of str to float
+        Field-centre SPR for every key [-].
+    kernel : ndarray
+        Scatter PSF of the central thickness on the coarse grid (receptor plane; its sum is
+        m^2 times the fraction within the domain) [-].
+    kernel_pixel_mm : float
+        Cell size of ``kernel`` at the receptor [mm].
+    scatter_energy_factor : float
+        Mean energy of the scatter over that of the primary at the field centre [-].
+    water_eq_center_cm : float
+        Water-equivalent thickness at the field centre [cm].
+    scatter_spectrum : ndarray
+        Photon spectrum of the scatter at the field-centre thickness, on the spectrum's
+        energy grid (:func:`scatter_spectrum`; pass it to ``grid.grid_figures``).
+    """
+
+    maps: dict[str, np.ndarray]
+    spr: float
+    spr_map: np.ndarray
+    spr_by_key: dict[str, float]
+    kernel: np.ndarray
+    kernel_pixel_mm: float
+    scatter_energy_factor: float
+    water_eq_center_cm: float
+    scatter_spectrum: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class _Plan:
+    """Coarse grid: cell size, padding of the image into it, and resampling at m x."""
+
+    f: int  # image pixels per coarse cell
+    n_fov: int  # coarse cells covering the (padded) image
+    pad_lo: int  # image pixels added before the image to reach a multiple of f
+    pad_hi: int
+    n_dom: int  # coarse cells of the domain
+    n_fft: int  # FFT size (>= 2 n_dom - 1: linear convolution)
+    off: int  # index of the first image cell in the domain
+    cell_cm: float
+    centres_cm: np.ndarray  # (n_dom,) coarse cell centres (x, and -y) [cm]
+    ext: np.ndarray  # (n_dom, n_dom) 1 on image cells, field coverage outside the image
+    resample: np.ndarray  # (n_dom, n_px) bilinear weights of coarse cells at m x
+    resample_t: np.ndarray  # its transpose, contiguous
+
+
+def _cells_per_block(n_px: int, target: float) -> int:
+    """Image pixels per coarse cell: the divisor of ``n_px`` nearest ``target`` (no padding)
+    if one lies within a factor 1.5 of it, else ``round(target)``."""
+    want = max(1.0, target)
+    divisors = [f for f in range(1, n_px + 1) if n_px % f == 0]
+    best = min(divisors, key=lambda f: abs(math.log(f / want)))
+    return best if abs(math.log(best / want)) <= math.log(1.5) else max(1, round(want))
+
+
+@functools.lru_cache(maxsize=32)
+def _plan(n_px: int, fov_mm: float, field_cm: float, shape: str, m: float) -> _Plan:
+    pixel_cm = fov_mm * CM_PER_MM / n_px
+    fov_cm = fov_mm * CM_PER_MM
+    span_cm = max(fov_cm, field_cm, m * fov_cm)
+    f = _cells_per_block(n_px, span_cm / (COARSE_CELLS * pixel_cm))
+    n_fov = math.ceil(n_px / f)
+    pad = n_fov * f - n_px
+    pad_lo, pad_hi = pad // 2, pad - pad // 2
+    cell = f * pixel_cm
+    n_dom = max(n_fov, math.ceil(span_cm / cell))
+    n_dom += (n_dom - n_fov) % 2  # same margin on both sides
+    off = (n_dom - n_fov) // 2
+    n_fft = scipy.fft.next_fast_len(2 * n_dom, real=True)
+    # centre of coarse cell j (x to the right); the image centre is x = 0
+    first_x = -fov_cm / 2.0 - pad_lo * pixel_cm + cell / 2.0 - off * cell
+    centres = first_x + cell * np.arange(n_dom)
+    half = field_cm / 2.0
+    lo, hi = centres - cell / 2.0, centres + cell / 2.0
+    if shape == "square":
+        cov = np.clip(np.minimum(hi, half) - np.maximum(lo, -half), 0.0, cell) / cell
+        field = cov[:, None] * cov[None, :]
+    else:
+        r = np.hypot(centres[:, None], centres[None, :])
+        field = np.clip((half - r) / cell + 0.5, 0.0, 1.0)
+    ext = field.copy()
+    ext[off : off + n_fov, off : off + n_fov] = 1.0  # the image itself carries the field
+    ext = ext.astype(np.float32)
+    # image pixel centres (x; y is the mirror image, rows run downward) mapped to m x
+    xc = (np.arange(n_px) + 0.5) * pixel_cm - fov_cm / 2.0
+    pos = (m * xc - centres[0]) / cell
+    i0 = np.clip(np.floor(pos).astype(np.intp), 0, n_dom - 2)
+    w1 = np.clip(pos - i0, 0.0, 1.0)
+    cols = np.arange(n_px)
+    resample = np.zeros((n_dom, n_px), dtype=np.float32)
+    resample[i0, cols] = 1.0 - w1
+    resample[i0 + 1, cols] += w1
+    resample_t = np.ascontiguousarray(resample.T)
+    for a in (centres, ext, resample, resample_t):
+        a.setflags(write=False)
+    return _Plan(
+        f, n_fov, pad_lo, pad_hi, n_dom, n_fft, off, cell, centres, ext, resample, resample_t
+    )
+
+
+def _coarse(img: np.ndarray, plan: _Plan) -> np.ndarray:
+    """Block mean onto the coarse image cells, then edge-extended over the domain (float32)."""
+    a = np.asarray(img, dtype=np.float32)
+    if plan.pad_lo or plan.pad_hi:
+        a = np.pad(a, ((plan.pad_lo, plan.pad_hi),) * 2, mode="edge")
+    n, f = plan.n_fov, plan.f
+    starts = np.arange(0, n * f, f)
+    c = np.add.reduceat(np.add.reduceat(a, starts, axis=1), starts, axis=0)
+    c *= np.float32(1.0 / (f * f))
+    lo = plan.off
+    hi = plan.n_dom - plan.off - n
+    if lo or hi:
+        c = np.pad(c, ((lo, hi),) * 2, mode="edge")
+    return c
+
+
+def _kernel(shape_frac: np.ndarray, r_cm: np.ndarray, plan: _Plan, m: float) -> np.ndarray:
+    """PSF mass of every coarse cell (receptor plane), offset 0 at index 0 of the FFT grid."""
+    n2 = plan.n_fft
+    sub = 4
+    s = (np.arange(sub) + 0.5) / sub - 0.5  # sub-sample offsets inside a cell [cells]
+    idx = np.fft.fftfreq(n2, d=1.0 / n2)  # cell offsets in FFT order: 0, 1, ..., -1
+    xs = ((idx[:, None] + s[None, :]) * plan.cell_cm).ravel()  # (n2*sub,)
+    rho = np.hypot(xs[:, None], xs[None, :]) / m  # exit-plane radius of each sub-point
+    # ring density of the PSF in the exit plane: dF / d(area)
+    edges = np.concatenate([[0.0], r_cm])
+    fr = np.concatenate([[0.0], shape_frac])
+    dens = np.diff(fr) / (math.pi * np.diff(edges**2))
+    k = np.searchsorted(edges, rho, side="right") - 1
+    d_sub = np.where(k < dens.size, dens[np.minimum(k, dens.size - 1)], 0.0)
+    area_sub = (plan.cell_cm / sub) ** 2
+    mass = d_sub.reshape(n2, sub, n2, sub).sum(axis=(1, 3)) * area_sub
+    # the centre cell holds the sharp core of the PSF: use the exact fraction within the cell
+    r_eq = plan.cell_cm / math.sqrt(math.pi) / m
+    mass[0, 0] = m * m * float(np.interp(r_eq, edges, fr))
+    return mass
+
+
+@functools.lru_cache(maxsize=64)
+def _kernel_fft(
+    spec_id: tuple, t_cm: float, plan_key: tuple, m: float
+) -> tuple[np.ndarray, np.ndarray]:
+    spec = _spectral(*spec_id)
+    plan = _plan(*plan_key)
+    k = _kernel(_shape_at(spec, t_cm), spec.r_cm, plan, m)
+    kf = scipy.fft.rfft2(k.astype(np.float32))
+    k.setflags(write=False)
+    kf.setflags(write=False)
+    return k, kf
+
+
+def scatter_estimate(
+    primary: Mapping[str, np.ndarray],
+    water_eq_mm: np.ndarray,
+    geometry: Any,
+    grid: Any,
+    spectrum: Any,
+    field_mask: np.ndarray,
+    weights: Mapping[str, np.ndarray] | None = None,
+) -> ScatterResult:
+    """Scatter reaching the receptor (before the grid) for every primary map.
+
+    Parameters
+    ----------
+    primary : mapping of str to ndarray
+        Primary at the receptor per mm^2 for each detector weighting (key ``"quanta"`` =
+        photon fluence), as from ``projection.integrate``; all (n, n) on ``grid``.
+    water_eq_mm : ndarray
+        Water-equivalent thickness along each ray (:func:`water_equivalent_mm`) [mm].
+    geometry : sim.geometry.Geometry
+        Uses ``sid_cm``, ``exit_cm``, ``air_gap_cm``, ``field_cm``, ``field_shape``.
+    grid : sim.geometry.DetectorGrid
+        Image grid at the receptor (``n_px``, ``fov_mm``).
+    spectrum : sim.spectrum.Spectrum
+        Spectrum incident on the patient.
+    field_mask : ndarray
+        Collimated field on ``grid`` (1 inside, 0 outside).
+    weights : mapping of str to ndarray, optional
+        Detector energy weights per key (those given to ``projection.integrate``). With them
+        each key's scatter is weighted at the scatter's own (lower) energy; keys without a
+        weight use the photon-fluence SPR, i.e. the scatter is assumed to have the primary's
+        spectral shape.
+
+    Returns
+    -------
+    ScatterResult
+        Scatter maps (same keys and units), field-centre SPR, SPR map, kernel.
+
+    References
+    ----------
+    Boone & Seibert, Med. Phys. 15:713 and 15:721 (1988); Love & Kruger, Med. Phys. 14:178
+    (1987); Sun & Star-Lack, Phys. Med. Biol. 55:6695 (2010) (thickness-adaptive kernels);
+    this project's Monte Carlo (``assets/scatter/scatter_mc.py``).
+    """
+    if not isinstance(primary, Mapping) or not primary:
+        raise ValueError("primary must be a non-empty mapping key -> image")
+    n = int(grid.n_px)
+    shape = (n, n)
+    for name, img in primary.items():
+        if np.shape(img) != shape:
+            raise ValueError(f"primary[{name!r}] has shape {np.shape(img)}, expected {shape}")
+    t_map = np.asarray(water_eq_mm, dtype=np.float32)
+    mask = np.asarray(field_mask, dtype=np.float32)
+    for name, a in (("water_eq_mm", t_map), ("field_mask", mask)):
+        if a.shape != shape:
+            raise ValueError(f"{name} has shape {a.shape}, expected {shape}")
+    if not np.all(np.isfinite(t_map)) or float(t_map.min(initial=0.0)) < 0.0:
+        raise ValueError("water_eq_mm must be finite and >= 0 [mm]")
+
+    gap = _number("geometry.air_gap_cm", geometry.air_gap_cm, 0.0, 100.0, "cm")
+    m = float(geometry.sid_cm) / float(geometry.exit_cm)
+    spec, spec_id = _spectral_for(spectrum, weights, gap)
+    plan_key = (n, float(grid.fov_mm), float(geometry.field_cm), geometry.field_shape, round(m, 4))
+    plan = _plan(*plan_key)
+
+    t_c = _coarse(t_map, plan).astype(float) * CM_PER_MM  # [cm]
+    in_field = plan.ext > 0.0
+    t_lo = float(t_c[in_field].min()) if in_field.any() else 0.0
+    t_hi = float(t_c[in_field].max()) if in_field.any() else 0.0
+    if t_hi - t_lo < _GROUP_SPREAD_CM:
+        nodes = np.array([0.5 * (t_lo + t_hi)])
+        groups = [np.ones_like(t_c)]
+    else:
+        nodes = np.linspace(t_lo, t_hi, 3)
+        h = _hat(t_c.ravel(), nodes)
+        groups = [h[:, j].reshape(t_c.shape) for j in range(nodes.size)]
+    kernels = [_kernel_fft(spec_id, round(float(tn), 2), plan_key, round(m, 4)) for tn in nodes]
+
+    keys = list(primary)
+    src = np.empty((len(keys), plan.n_dom, plan.n_dom), dtype=np.float32)
+    for i, key in enumerate(keys):
+        kk = spec.keys.index(key) if key in spec.keys else 0
+        amp = _interp_t(spec, spec.spr_inf[kk], t_c).astype(np.float32)
+        src[i] = _coarse(primary[key], plan) * plan.ext * amp
+    n2 = (plan.n_fft, plan.n_fft)
+    acc = None
+    for g_w, (_, kf) in zip(groups, kernels, strict=True):
+        part = scipy.fft.rfft2(src * g_w.astype(np.float32), s=n2) * kf
+        acc = part if acc is None else acc + part
+    conv = scipy.fft.irfft2(acc, s=n2)[:, : plan.n_dom, : plan.n_dom]
+    np.maximum(conv, 0.0, out=conv)
+    out = _resample(conv, plan)
+    maps = {key: out[i] for i, key in enumerate(keys)}
+
+    # field-centre figures
+    centre = _centre_box(n, geometry, grid)
+    spr_by_key = {}
+    for key in keys:
+        p = float(np.sum(primary[key][centre], dtype=np.float64))
+        s = float(np.sum(maps[key][centre], dtype=np.float64))
+        spr_by_key[key] = s / p if p > 0.0 else 0.0
+    qkey = "quanta" if "quanta" in keys else keys[0]
+    p_q = np.asarray(primary[qkey], dtype=np.float32)
+    inside = (mask > 0.5) & (p_q > 0.0)
+    spr_map = np.zeros(shape, dtype=np.float32)
+    np.divide(maps[qkey], p_q, out=spr_map, where=inside)
+    t_centre = float(np.mean(t_map[centre], dtype=np.float64)) * CM_PER_MM
+    es = float(_interp_t(spec, spec.mean_e_scatter_keV, np.array(t_centre)))
+    ep = float(_interp_t(spec, spec.mean_e_primary_keV, np.array(t_centre)))
+    centre_kernel = kernels[len(kernels) // 2][0]  # offset 0 at index 0
+    return ScatterResult(
+        maps=maps,
+        spr=spr_by_key[qkey],
+        spr_map=spr_map,
+        spr_by_key=spr_by_key,
+        kernel=np.fft.fftshift(centre_kernel),
+        kernel_pixel_mm=plan.cell_cm * MM_PER_CM,
+        scatter_energy_factor=es / ep if ep > 0 else 1.0,
+        water_eq_center_cm=t_centre,
+        scatter_spectrum=scatter_spectrum(spectrum, min(t_centre, T_MAX_CM)),
+    )
+
+
+def _resample(coarse: np.ndarray, plan: _Plan) -> np.ndarray:
+    """Bilinear values of coarse maps (k, n_dom, n_dom) at m x on the image grid.
+
+    Image row i sits at y = -x_i and coarse row j at y = -centres[j], so rows and columns
+    share one weight matrix; two small matrix products (BLAS) do the resampling.
+    """
+    w = plan.resample  # (n_dom, n_px)
+    k, n_dom, n_px = coarse.shape[0], w.shape[0], w.shape[1]
+    side = np.ascontiguousarray(coarse.transpose(1, 0, 2)).reshape(n_dom, k * n_dom)
+    rows = (plan.resample_t @ side).reshape(n_px, k, n_dom).transpose(1, 0, 2)
+    out = np.ascontiguousarray(rows).reshape(k * n_px, n_dom) @ w
+    return out.reshape(k, n_px, n_px)
+
+
+def _centre_box(n: int, geometry: Any, grid: Any) -> tuple[slice, slice]:
+    """Central square of side max(field/10, 3 px) where the field-centre SPR is read."""
+    side_px = max(3, int(round(0.1 * geometry.field_cm * MM_PER_CM / grid.pixel_mm)))
+    side_px = min(side_px, n)
+    lo = (n - side_px) // 2
+    return (slice(lo, lo + side_px), slice(lo, lo + side_px))
+
+
+__all__ = [
+    "COARSE_CELLS",
+    "MC_FILE",
+    "T_MAX_CM",
+    "ScatterResult",
+    "scatter_estimate",
+    "scatter_spectrum",
+    "spr_center",
+    "water_equivalent_mm",
+]
