@@ -40,7 +40,12 @@ STEPS = {
 SIDEBAR = {
     "Tube": ["tube.kvp", "tube.ma", "tube.pulse_ms", "tube.pulse_rate_pps", "tube.anode_angle_deg"],
     "Filtration": ["filtration.al_mm", "filtration.cu_mm"],
-    "Geometry": ["geometry.sid_cm", "geometry.source_skin_cm", "geometry.field_cm", "geometry.fov_cm"],
+    "Geometry": [
+        "geometry.sid_cm",
+        "geometry.source_skin_cm",
+        "geometry.field_cm",
+        "geometry.fov_cm",
+    ],
     "Patient": [
         "patient.phantom",
         "patient.thickness_cm",

@@ -65,7 +65,9 @@ def _cmd_params(args: argparse.Namespace) -> None:
         print(knobs_json())
         return
     for k in KNOBS.values():
-        print(f"{k.name:32s} {k.unit:6s} default {k.default!s:14s} {k.describe_range():32s} {k.help}")
+        print(
+            f"{k.name:32s} {k.unit:6s} default {k.default!s:14s} {k.describe_range():32s} {k.help}"
+        )
 
 
 def _cmd_run(args: argparse.Namespace) -> None:

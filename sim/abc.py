@@ -55,7 +55,13 @@ from functools import lru_cache
 from scipy.optimize import brentq
 
 from sim.dose import IRP_FROM_ISOCENTRE_CM, kar_rate_limit_mGy_per_min, table_layers
-from sim.params import CONTINUOUS_FRAME_RATE_PPS, Params, Technique, technique_from
+from sim.params import (
+    CONTINUOUS_FRAME_RATE_PPS,
+    II_MAX_FOV_CM,
+    Params,
+    Technique,
+    technique_from,
+)
 from sim.units import MM_PER_CM, MS_PER_S, NGY_PER_UGY, S_PER_MIN, UGY_PER_MGY
 
 TARGET_NGY_PER_FRAME = {"low": 20.0, "normal": 40.0, "high": 80.0}
@@ -64,7 +70,7 @@ TARGET_NGY_PER_FRAME = {"low": 20.0, "normal": 40.0, "high": 80.0}
 REFERENCE_RATE_PPS = 15.0
 """Pulse rate at which the targets apply [1/s]."""
 
-FOV_MAX_II_CM = 40.0
+FOV_MAX_II_CM = II_MAX_FOV_CM
 """Largest image-intensifier field of view; target scales as (FOV_MAX/FOV)^2 [cm]. [R]"""
 
 MA_MAX_PULSED = 100.0

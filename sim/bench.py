@@ -39,7 +39,10 @@ def bench_spectrum(repeat: int = 0) -> Iterator[str]:
 
     ours()  # load the table and material data once
     t_ours = _median_ms(ours, n)
-    yield f"spectrum: ours  tube_spectrum + filtered(2.5 Al, 0.1 Cu) + hvl_mm_al  median {t_ours:.3f} ms ({n} runs, new kVp each)"
+    yield (
+        "spectrum: ours  tube_spectrum + filtered(2.5 Al, 0.1 Cu) + hvl_mm_al"
+        f"  median {t_ours:.3f} ms ({n} runs, new kVp each)"
+    )
     try:
         import spekpy
     except ImportError:
@@ -55,3 +58,36 @@ def bench_spectrum(repeat: int = 0) -> Iterator[str]:
     t_ref = _median_ms(theirs, 5)
     yield f"spectrum: SpekPy {spekpy.__version__} same task  median {t_ref:.1f} ms (5 runs)"
     yield f"spectrum: ratio SpekPy / ours = {t_ref / t_ours:.0f}x"
+
+
+def _normal_draw_ms(n_px: int, repeat: int) -> float:
+    rng = np.random.default_rng(0)
+    return _median_ms(lambda: rng.standard_normal((n_px, n_px), dtype=np.float32), repeat)
+
+
+def bench_chain(repeat: int = 0) -> Iterator[str]:
+    """One frame of the hip phantom (scatter, grid, flat panel, processing), ABC off.
+
+    Three cases, as the issue asks: only the noise seed changes (the noise-free frame is
+    cached), the kVp changes (new spectrum, projection table, scatter, grid figures), and the
+    same two at 1024 x 1024. A 512 x 512 float32 standard-normal draw is timed beside them.
+    """
+    from sim.chain import simulate
+    from sim.params import Params
+
+    n = repeat or 20
+    for px in (512, 1024):
+        p = Params().replace(**{"abc.enabled": False, "run.image_px": px})
+        simulate(p)  # warm: phantom, tables, kernels
+        seeds = iter(range(1, 10 * n))
+        t_noise = _median_ms(lambda p=p, s=seeds: simulate(p.replace(**{"run.seed": next(s)})), n)
+        kvps = iter(np.linspace(70.0, 90.0, 10 * n))
+        t_kvp = _median_ms(
+            lambda p=p, k=kvps: simulate(p.replace(**{"tube.kvp": float(next(k))})), n
+        )
+        ref = _normal_draw_ms(px, n)
+        yield (
+            f"chain {px}x{px}: noise only median {t_noise:.1f} ms; after a kVp change median"
+            f" {t_kvp:.1f} ms; {px}x{px} float32 standard-normal draw {ref:.2f} ms"
+            f" (ratios {t_noise / ref:.0f}x, {t_kvp / ref:.0f}x; {n} runs each)"
+        )

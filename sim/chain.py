@@ -25,7 +25,7 @@ from sim import phantoms, processing, projection, receptor
 from sim import scatter as scatter_mod
 from sim.params import Params, Technique, technique_from
 from sim.spectrum import Spectrum, tube_spectrum
-from sim.units import NGY_PER_UGY
+from sim.units import MM_PER_CM, NGY_PER_UGY
 
 ABC_PROBE_PX = 96
 """Image side used by ABC to measure the receptor dose in its sensing region [px]."""
@@ -33,7 +33,11 @@ ABC_PROBE_PX = 96
 
 @dataclass(frozen=True)
 class Expected:
-    """Noise-free frame: spectra, maps at the receptor per frame, and chain figures."""
+    """Noise-free frame: spectra, maps at the receptor per frame, and chain figures.
+
+    Maps are per mm^2 per frame at the receptor, keyed by the receptor's energy weights
+    (``quanta``, ``kerma_uGy``, ``abs_quanta``, ``abs_energy_keV``, ``abs_energy2_keV2``).
+    """
 
     spectra: dict[str, Spectrum]
     paths: dict[str, np.ndarray]
@@ -43,6 +47,20 @@ class Expected:
     field_mask: np.ndarray
     rois: dict[str, np.ndarray]
     figures: dict[str, float]
+    flat: np.ndarray
+    detector_expected: np.ndarray
+
+
+@dataclass(frozen=True)
+class Scene:
+    """What does not depend on the beam: geometry, image grid, phantom, path maps, masks."""
+
+    geometry: geo.Geometry
+    grid: geo.DetectorGrid
+    phantom: phantoms.Phantom
+    paths: dict[str, np.ndarray]
+    field_mask: np.ndarray
+    rois: dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -107,64 +125,80 @@ def expected_frame(p: Params, t: Technique, image_px: int | None = None) -> Expe
     )
 
 
+@lru_cache(maxsize=8)
+def scene(g_knobs, patient, image_px: int) -> Scene:
+    """Geometry, image grid, phantom and its path-length maps (cached by their knobs)."""
+    p = Params(geometry=g_knobs, patient=patient)
+    g = geo.geometry_from(p)
+    det = geo.DetectorGrid(image_px, g.fov_cm * MM_PER_CM)
+    phantom = phantoms.build_phantom(p)
+    paths = phantoms.path_lengths(phantom, g, det)
+    return Scene(
+        g, det, phantom, paths, geo.field_mask(g, det), phantoms.roi_masks(phantom, g, det)
+    )
+
+
+def _weighted_mean(values_E: np.ndarray, fluence: np.ndarray, w: np.ndarray) -> float:
+    den = float(fluence @ w)
+    return float(fluence @ (w * values_E)) / den if den > 0.0 else 1.0
+
+
 @lru_cache(maxsize=16)
 def _expected(t, angle, al_mm, g_knobs, patient, scatter_knobs, grid_knobs, rec, image_px):
     p = Params(
-        geometry=g_knobs,
-        patient=patient,
-        scatter=scatter_knobs,
-        grid=grid_knobs,
-        receptor=rec,
+        geometry=g_knobs, patient=patient, scatter=scatter_knobs, grid=grid_knobs, receptor=rec
     )
+    sc_ = scene(g_knobs, patient, image_px)
+    g, det, paths, mask, rois = sc_.geometry, sc_.grid, sc_.paths, sc_.field_mask, sc_.rois
     tube, filtered = beam(t.kvp, angle, al_mm, t.cu_mm)
-    g = geo.geometry_from(p)
-    det = geo.DetectorGrid(image_px, g.fov_cm * 10.0)
     at_patient = filtered.filtered(dose_mod.table_layers()) if g_knobs.table else filtered
     at_patient = at_patient.scaled(t.mas_per_frame)
+    e_keV = at_patient.energy_keV
 
-    phantom = phantoms.build_phantom(p)
-    paths = phantoms.path_lengths(phantom, g, det)
-    mask = geo.field_mask(g, det)
-    rois = phantoms.roi_masks(phantom, g, det)
-
-    weights = receptor.receptor_weights(p, at_patient.energy_keV)
-    gt = grid_mod.grid_transmission(grid_knobs, at_patient.energy_keV)
-    w_all = dict(weights)
-    w_all.update({f"tp_{k}": w * gt.tp_E for k, w in weights.items()})
-    prim = projection.integrate(at_patient, paths, w_all, g.sid_cm)
-    prim = {k: v * mask for k, v in prim.items()}
-    primary = {k: prim[k] for k in weights}
-    primary_tp = {k: prim[f"tp_{k}"] for k in weights}
-
-    if scatter_knobs.enabled:
-        water_eq = scatter_mod.water_equivalent_mm(paths, at_patient)
-        sc = scatter_mod.scatter_estimate(primary, water_eq, g, det, at_patient, mask)
-        scatter_maps, spr = sc.maps, sc.spr
-    else:
-        scatter_maps = {k: np.zeros_like(v) for k, v in primary.items()}
-        spr = 0.0
-    ts_mean = grid_mod.grid_figures(gt, at_patient, spr)
-    after = {k: primary_tp[k] + scatter_maps[k] * ts_mean["ts"] for k in weights}
-
+    weights = receptor.receptor_weights(p, e_keV)
+    primary = projection.integrate(at_patient, paths, weights, g.sid_cm)
+    primary = {k: v * mask for k, v in primary.items()}
     centre = rois["center"]
     exit_spec = projection.transmitted_spectrum(
         at_patient, {m: float(np.mean(v[centre])) for m, v in paths.items()}
     )
+
+    if scatter_knobs.enabled:
+        water_eq = scatter_mod.water_equivalent_mm(paths, at_patient)
+        sc = scatter_mod.scatter_estimate(
+            primary, water_eq, g, det, at_patient, mask, weights=weights
+        )
+        scatter_maps, spr, scatter_spec = sc.maps, sc.spr, sc.scatter_spectrum
+    else:
+        scatter_maps = {k: np.zeros_like(v) for k, v in primary.items()}
+        spr, scatter_spec = 0.0, None
+
+    gt = grid_mod.grid_transmission(grid_knobs, e_keV)
+    gf = grid_mod.grid_figures(gt, exit_spec, spr, scatter_spectrum=scatter_spec)
+    # The grid's primary transmission hardly varies with energy (interspace and covers only):
+    # each map takes Tp averaged over the exit spectrum with its own weight, instead of a
+    # second projection with Tp(E) folded in.
+    ts_spec = scatter_spec if scatter_spec is not None else exit_spec.fluence
+    after = {}
+    for k, w in weights.items():
+        tp_k = _weighted_mean(gt.tp_E, exit_spec.fluence, w)
+        ts_k = _weighted_mean(gt.ts_E, np.asarray(ts_spec, dtype=np.float64), w)
+        after[k] = primary[k] * np.float32(tp_k) + scatter_maps[k] * np.float32(ts_k)
+    flat = receptor.open_field_signal(at_patient, p, det)
+    detector_expected = receptor.expected_signal(after, p, det)
     figures = {
         "spr": float(spr),
-        "spr_after_grid": float(spr * ts_mean["ts"] / ts_mean["tp"]) if grid_knobs.enabled else spr,
-        "grid_tp": float(ts_mean["tp"]),
-        "grid_ts": float(ts_mean["ts"]),
-        "bucky_factor": float(ts_mean["bucky_factor"]),
-        "contrast_improvement": float(ts_mean["contrast_improvement"]),
+        "spr_after_grid": float(spr * gf["ts"] / gf["tp"]) if grid_knobs.enabled else float(spr),
+        "grid_tp": float(gf["tp"]),
+        "grid_ts": float(gf["ts"]),
+        "bucky_factor": float(gf["bucky_factor"]),
+        "contrast_improvement": float(gf["contrast_improvement"]),
         "receptor_nGy_per_frame": float(np.mean(after["kerma_uGy"][centre]) * NGY_PER_UGY),
     }
-    spectra = {
-        "spectrum_tube": tube,
-        "spectrum_filtered": filtered,
-        "spectrum_patient": exit_spec,
-    }
-    return Expected(spectra, paths, primary, scatter_maps, after, mask, rois, figures)
+    spectra = {"spectrum_tube": tube, "spectrum_filtered": filtered, "spectrum_patient": exit_spec}
+    return Expected(
+        spectra, paths, primary, scatter_maps, after, mask, rois, figures, flat, detector_expected
+    )
 
 
 def choose_technique(p: Params):
@@ -175,7 +209,12 @@ def choose_technique(p: Params):
 
     def measure(t: Technique) -> abc_mod.Measurement:
         e = expected_frame(p, t, image_px=ABC_PROBE_PX)
-        frame = dose_mod.frame_dose(beam(t.kvp, p.tube.anode_angle_deg, p.filtration.al_mm, t.cu_mm)[1], t, geo.geometry_from(p), p.geometry.table)
+        frame = dose_mod.frame_dose(
+            beam(t.kvp, p.tube.anode_angle_deg, p.filtration.al_mm, t.cu_mm)[1],
+            t,
+            geo.geometry_from(p),
+            p.geometry.table,
+        )
         return abc_mod.Measurement(
             receptor_nGy_per_frame=e.figures["receptor_nGy_per_frame"],
             kar_rate_mGy_per_min=frame.kar_rate_mGy_per_min(t),
@@ -203,10 +242,9 @@ def simulate(p: Params) -> Result:
     t, abc_result = choose_technique(p)
     e = expected_frame(p, t)
     rng = np.random.default_rng(p.run.seed)
-    det = geo.DetectorGrid(p.run.image_px, p.geometry.fov_cm * 10.0)
-    detected = receptor.detect(e.after_grid, p, det, rng)
-    flat = receptor.detect_flat(e, p, det)
-    proc = processing.process(detected.signal, flat, e.field_mask, p, det.pixel_mm)
+    det = scene(p.geometry, p.patient, p.run.image_px).grid
+    detected = receptor.detect(e.after_grid, p, det, rng, expected=e.detector_expected)
+    proc = processing.process(detected.signal, e.flat, e.field_mask, p, det.pixel_mm)
 
     metrics = dict(e.figures)
     metrics.update(met.image_metrics(detected.signal, detected.expected, e.rois))
@@ -214,7 +252,11 @@ def simulate(p: Params) -> Result:
     filtered = e.spectra["spectrum_filtered"]
     frame = dose_mod.frame_dose(filtered, t, geo.geometry_from(p), p.geometry.table)
     dose = dose_mod.dose_report(
-        frame, t, p.run.fluoro_time_s, p.dose.region, p.abc.high_level,
+        frame,
+        t,
+        p.run.fluoro_time_s,
+        p.dose.region,
+        p.abc.high_level,
         metrics["receptor_nGy_per_frame"],
     )
     metrics["figure_of_merit"] = met.figure_of_merit(metrics.get("cnr", 0.0), dose["kar_mGy"])

@@ -19,11 +19,20 @@ averaged over the angular distribution of the scatter reaching the receptor::
     Ts(E) = sum_theta p(theta) <T(E, theta, phi)>_phi
 
 ``p(theta)`` is the Monte Carlo distribution of the polar angle of scattered photons reaching
-the centre of a 30 x 30 cm field behind 20 cm of water at a 5 cm air gap (the standard-phantom
-condition under which grids are specified, IEC 60627 [4]_), from
-``assets/scatter/scatter_mc.py`` (mean angle 34 deg). Figures of merit follow JIS Z 4910 /
-IEC 60627: Bucky factor ``B = 1/Tt``, contrast improvement ``K = Tp/Tt``, selectivity
-``Sigma = Tp/Ts``, with ``Tt = (Tp + SPR Ts) / (1 + SPR)``.
+the centre of a 30 x 30 cm field behind 15-25 cm of water at a 5 cm air gap, from
+``assets/scatter/scatter_mc.py`` (mean angle 34 deg): a thick water phantom, a large field
+and the grid close to it, as grids are characterised (IEC 60627 [4]_; # guess: that standard's
+exact phantom geometry was not checked). Real scatter angles narrow as the air gap grows
+(mean 21 deg at a 20 cm gap), which would raise Ts; that dependence is not modelled.
+
+Figures of merit follow JIS Z 4910 / IEC 60627: Bucky factor ``B = 1/Tt``, contrast
+improvement ``K = Tp/Tt``, selectivity ``Sigma = Tp/Ts``, image improvement ``Q = Tp^2/Tt``,
+with ``Tt = (Tp + SPR Ts) / (1 + SPR)``, each weighted over the spectrum by the air kerma
+(or any detector weight).
+
+Guesses (see the constants): the lead strip thickness as a fraction of the period
+(:data:`LEAD_FRACTION`), the fibre interspace density (:data:`FIBRE_DENSITY_G_CM3`) and the
+cover plates (:data:`COVERS_MM`).
 
 Everything is a pure function of hashable inputs and cached. The grid is removable:
 ``enabled=False`` gives transmissions of one.
@@ -98,7 +107,7 @@ SCATTER_THETA_PDF = np.array(_SCATTER_THETA_PER_MILLE) / 1000.0
 """Probability of each 2-degree polar-angle bin for scattered photons reaching the receptor.
 
 Monte Carlo (``assets/scatter/scatter_mc.py``, file ``scatter_mc_water.npz``, angle case
-gap 5 cm / field radius 16.9 cm): pencil-beam scatter of 20 cm water slabs, reciprocity for a
+gap 5 cm / field radius 16.9 cm): pencil-beam scatter of 15-25 cm water slabs, reciprocity for a
 uniform 30 x 30 cm field (equal-area circle), averaged over 50, 60, 70, 80 keV and 15, 20,
 25 cm (each normalised). Quanta-weighted. Mean polar angle 33.6 deg."""
 

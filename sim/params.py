@@ -314,7 +314,9 @@ class Sequence(_Section):
     """Events of a fluoroscopy run (the hip injection) and periodic motion."""
 
     _prefix = "sequence"
-    needle_s: float = declare(20.0, "s", 0.0, 3600.0, help="Time for the needle to reach the joint.")
+    needle_s: float = declare(
+        20.0, "s", 0.0, 3600.0, help="Time for the needle to reach the joint."
+    )
     inject_s: float = declare(30.0, "s", 0.0, 3600.0, help="Time the contrast injection starts.")
     fill_s: float = declare(10.0, "s", 0.1, 600.0, help="Duration of the contrast fill.")
     motion_mm: float = declare(0.0, "mm", 0.0, 30.0, help="Periodic motion amplitude.")
@@ -349,12 +351,18 @@ SECTIONS = {
 }
 
 KNOBS: dict[str, Knob] = {
-    k.name: k for prefix, cls in SECTIONS.items() for k in (_knob_of(prefix, f) for f in fields(cls))
+    f"{prefix}.{f.name}": _knob_of(prefix, f)
+    for prefix, cls in SECTIONS.items()
+    for f in fields(cls)
 }
 """Every knob by dotted name, in declaration order."""
 
 MIN_AIR_GAP_CM = 1.0
 """Least distance between the patient's exit surface and the receptor [cm] (a modelling choice)."""
+
+
+II_MAX_FOV_CM = 40.0
+"""Largest image-intensifier input field of view [cm] (40 cm tubes; Bushberg et al., ch. 9)."""
 
 
 def _section_field(name: str) -> dataclasses.Field:
@@ -389,6 +397,11 @@ class Params:
                 f"geometry.source_skin_cm + patient.thickness_cm = {_fmt(exit_cm)} cm must be at"
                 f" most geometry.sid_cm - {_fmt(MIN_AIR_GAP_CM)} = {_fmt(g.sid_cm - 1)} cm:"
                 " move the patient toward the source, thin it, or raise the SID"
+            )
+        if self.receptor.kind == "image_intensifier" and g.fov_cm > II_MAX_FOV_CM:
+            raise ValueError(
+                f"geometry.fov_cm={_fmt(g.fov_cm)} is too large for receptor.kind="
+                f"image_intensifier: its input field is at most {_fmt(II_MAX_FOV_CM)} cm"
             )
         if g.source_iso_cm >= g.sid_cm:
             raise ValueError(

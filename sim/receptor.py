@@ -94,6 +94,7 @@ import numpy as np
 import scipy.fft
 from scipy import special
 
+from sim.params import II_MAX_FOV_CM
 from sim.units import MM2_PER_CM2, MM_PER_CM, MM_PER_UM, NGY_PER_UGY
 
 __all__ = [
@@ -150,7 +151,7 @@ PHOSPHOR_LSF_PER_THICKNESS = 0.195
 # 600 um CsI has a phosphor MTF of 0.65 at 1 cycle/mm (presampled MTF with a 150 um pixel
 # ~0.63 at 1 and ~0.27 at 2 cycles/mm), typical of published CsI panels (Samei & Flynn 2003).
 
-II_FOV_RANGE_CM = (15.0, 40.0)  # magnification modes of the issue (15-40 cm input field)
+II_FOV_RANGE_CM = (15.0, II_MAX_FOV_CM)  # magnification modes of the issue (15-40 cm input field)
 II_OUTPUT_DIAMETER_MM = 25.0  # [R] output phosphor diameter (Bushberg et al. 2012)
 II_FLUX_GAIN = 50.0  # [R] typical flux gain (Bushberg et al. 2012)
 II_OUTPUT_BLUR_MM = 0.012
@@ -1260,7 +1261,40 @@ def _pipeline(
     return stack[0], stack[-1], w
 
 
-def detect(maps: dict[str, Any], params: Any, grid: Any, rng: Any = None) -> Detected:
+def _noise_only(
+    expected: np.ndarray, m2: np.ndarray | None, params: Any, pixel_mm: float, rng: Any
+) -> np.ndarray:
+    """``expected`` plus the quantum noise taken through the (linear) receptor response.
+
+    The same operators as :func:`_pipeline` act on the noise alone: blur, and for the image
+    intensifier the pincushion remap first and the (1 - glare) and vignetting factors after
+    (glare acts on the noise-free image only, as in :func:`_pipeline`).
+    """
+    expected = np.asarray(expected, dtype=np.float32)
+    if m2 is None:
+        return expected.copy()
+    rec = _receptor_section(params)
+    w = _aperture_extra_mm(_native_pixel_mm(params), pixel_mm)
+    a = _phosphor_range_mm(params)
+    if rec.kind == "image_intensifier":
+        fov = _check_ii_fov(_fov_cm(params))
+        remap = _pincushion_remap(m2.shape, _ii_pincushion_k(fov))
+        m2 = remap.apply_nearest(m2) * remap.inv_jacobian
+    noise = np.multiply(m2, np.float32(1.0 / OPTICAL_SWANK))
+    np.sqrt(noise, out=noise)
+    noise *= rng.standard_normal(noise.shape, dtype=np.float32)
+    if rec.kind == "image_intensifier":
+        noise = _blur(noise[None], pixel_mm, a, _ii_sigma_mm(fov), w)[0]
+        noise *= np.float32(1.0 - float(rec.ii_glare))
+        noise *= vignetting(noise.shape, pixel_mm, fov)
+    else:
+        noise = _blur(noise[None], pixel_mm, a, 0.0, w)[0]
+    return expected + noise
+
+
+def detect(
+    maps: dict[str, Any], params: Any, grid: Any, rng: Any = None, expected: Any = None
+) -> Detected:
     """Detect one frame: absorbed energy, quantum noise, blur, additive noise.
 
     Parameters
@@ -1302,7 +1336,11 @@ def detect(maps: dict[str, Any], params: Any, grid: Any, rng: Any = None) -> Det
 
     mean = m["abs_energy_keV"] * np.float32(area)
     m2 = m["abs_energy2_keV2"] * np.float32(area) if noise else None
-    signal, expected, w = _pipeline(mean, m2, params, pixel_mm, rng)
+    if expected is None:
+        signal, expected, w = _pipeline(mean, m2, params, pixel_mm, rng)
+    else:
+        signal = _noise_only(expected, m2, params, pixel_mm, rng)
+        w = _aperture_extra_mm(_native_pixel_mm(params), pixel_mm)
     native = _native_pixel_mm(params)
 
     sigma = _additive_sigma_keV(params)

@@ -31,13 +31,19 @@ Monte Carlo simulation of monoenergetic pencil beams (20-150 keV) in water slabs
 scored at air gaps of 0-100 cm (``assets/scatter/scatter_mc.py`` ->
 ``assets/scatter/scatter_mc_water.npz``): the method of Boone & Seibert [1]_ and Chan & Doi
 [6]_, with NIST XCOM cross sections (xraylib), Klein-Nishina with the incoherent scattering
-function, and Rayleigh with form factors. A polyenergetic beam is handled exactly per energy
-bin: ``SPRinf_k(t) = sum_E phi(E) S(E, t) w_k(E_s) / sum_E phi(E) exp(-mu_w(E) t) w_k(E)``,
+function, and Rayleigh with form factors. The same simulation reproduces the backscatter
+factors of Benmakhlouf et al. [8]_ within 1.5 % (tests/test_scatter.py). A polyenergetic
+beam is handled exactly per energy bin::
+
+    SPRinf_k(t) = sum_E phi(E) S(E, t) w_k(E_s) / sum_E phi(E) exp(-mu_w(E) t) w_k(E)
+
 with ``S`` the scatter per incident photon and ``E_s`` its mean energy (so scatter is
-weighted at its own, lower energy). The MC reproduces the published anchors of
-PUBLISHED.md (iv): 80 kV, 20 cm water, 25 x 25 cm field, small gap: SPR about 3.5 (2.5-6);
-10 cm water, 10 x 10 cm: about 0.9 (0.3-1); and the air-gap fall-off of the effective
-scatter point source of Sorenson & Floch [7]_.
+weighted at its own, lower energy). The model meets the published anchors of
+PUBLISHED.md (iv): 80 kV, 20 cm water, 25 x 25 cm field, 2 cm gap: SPR 3.2 (anchor 2.5-6);
+10 cm water, 10 x 10 cm: 0.8 (0.3-1). The air-gap fall-off behind 20 cm of water matches
+the effective scatter point source of Sorenson & Floch [7]_: 15 cm before the exit surface
+for a 10 x 10 cm field (they found 15-20 cm); larger fields act as a more distant source
+(30-45 cm for 25 x 25 cm).
 
 Patients are not water: :func:`water_equivalent_mm` converts path lengths to water by the
 ratio of attenuation coefficients at the mean energy of the primary beam behind the patient.
@@ -63,6 +69,9 @@ References
 .. [7] J. A. Sorenson, J. Floch, "Scatter rejection by air gaps: an empirical model",
    Med. Phys. 12:308-316 (1985) (effective scatter point source 15-20 cm before the exit
    surface).
+.. [8] N. Benmakhlouf, H. Bouchard, A. Fransson, P. Andreo, "Backscatter factors and mass
+   energy-absorption coefficient ratios for diagnostic radiology dosimetry", Phys. Med. Biol.
+   56:7179-7204 (2011) (PUBLISHED.md (vi)).
 """
 
 from __future__ import annotations
@@ -70,6 +79,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -179,18 +189,21 @@ def _mu_water_per_cm(energies: tuple[float, ...]) -> np.ndarray:
     return mu
 
 
-_ARRAYS: dict[str, np.ndarray] = {}  # digest -> array, so cached functions take hashables
+_ARRAYS: OrderedDict[str, np.ndarray] = OrderedDict()
+"""Arrays by content digest, so that cached functions take hashable keys (most recent last)."""
+_ARRAYS_MAX = 1024
 
 
 def _register(a: np.ndarray) -> str:
     key = _digest(a)
-    if key not in _ARRAYS:
-        if len(_ARRAYS) > 512:
-            _ARRAYS.clear()
-            _spectral.cache_clear()
+    if key in _ARRAYS:
+        _ARRAYS.move_to_end(key)
+    else:
         frozen = np.array(a, dtype=float)
         frozen.setflags(write=False)
         _ARRAYS[key] = frozen
+        while len(_ARRAYS) > _ARRAYS_MAX:
+            _ARRAYS.popitem(last=False)
     return key
 
 
@@ -211,7 +224,7 @@ def _spectral(
     slope = (mc.log_s[1] - mc.log_s[0]) / (nodes[1] - nodes[0])
     low = e < nodes[0]
     log_s_b[low] = mc.log_s[0][None, :] + np.outer(e[low] - nodes[0], slope)
-    mean_e_b = hat @ mc.mean_e_keV  # (nB, nT)
+    mean_e_b = np.minimum(hat @ mc.mean_e_keV, e[:, None])  # (nB, nT); scatter loses energy
     s_b = np.exp(log_s_b) * (e <= nodes[-1])[:, None]  # no MC data above 150 keV
     # Detector weight of the scatter, taken at the scatter's mean energy.
     w_s = np.stack([np.interp(mean_e_b, e, wk) for wk in w])  # (nK, nB, nT)
@@ -409,7 +422,7 @@ def scatter_spectrum(spectrum: Any, water_eq_cm: float) -> np.ndarray:
         d_log = (mc.log_s[:, -1] - mc.log_s[:, -2]) / (mc.t_cm[-1] - mc.t_cm[-2])
         log_s = log_s + (hat @ d_log) * (t - mc.t_cm[-1])
     s = np.exp(log_s) * (e <= nodes[-1]) * min(t / mc.t_cm[0], 1.0)
-    e_s = hat @ (mc.mean_e_keV @ ht)
+    e_s = np.minimum(hat @ (mc.mean_e_keV @ ht), e)
     j = np.clip(np.searchsorted(e, e_s, side="right") - 1, 0, e.size - 2)
     f = np.clip((e_s - e[j]) / (e[j + 1] - e[j]), 0.0, 1.0)
     out = np.zeros_like(e)
@@ -468,11 +481,12 @@ def water_equivalent_mm(paths: Mapping[str, np.ndarray], spectrum: Any) -> np.nd
     n = float(behind.sum())
     if not math.isfinite(n) or n <= 0.0:
         raise ValueError("spectrum has no photons behind the patient: water equivalence undefined")
-    e_star = np.array([float(behind @ e) / n])
-    mu_w = float(materials.mu_per_mm("water", e_star)[0])
+    e_star = float(behind @ e) / n
+    # interpolate the (cached) coefficients on the spectrum's own grid: no new energy look-up
+    mu_w = float(np.interp(e_star, e, materials.mu_per_mm("water", e)))
     out = np.zeros(shape, dtype=np.float32)
     for name, arr in paths.items():
-        ratio = float(materials.mu_per_mm(name, e_star)[0]) / mu_w
+        ratio = float(np.interp(e_star, e, materials.mu_per_mm(name, e))) / mu_w
         out += np.asarray(arr, dtype=np.float32) * np.float32(ratio)
     return out
 
@@ -607,20 +621,34 @@ def _coarse(img: np.ndarray, plan: _Plan) -> np.ndarray:
     return c
 
 
-def _kernel(shape_frac: np.ndarray, r_cm: np.ndarray, plan: _Plan, m: float) -> np.ndarray:
-    """PSF mass of every coarse cell (receptor plane), offset 0 at index 0 of the FFT grid."""
+@functools.lru_cache(maxsize=16)
+def _kernel_rings(plan_key: tuple, m: float, edges_key: bytes) -> np.ndarray:
+    """Ring index of every sub-sample of every coarse cell (depends on geometry only)."""
+    plan = _plan(*plan_key)
+    edges = np.frombuffer(edges_key, dtype=np.float64)
     n2 = plan.n_fft
-    sub = 4
-    s = (np.arange(sub) + 0.5) / sub - 0.5  # sub-sample offsets inside a cell [cells]
+    s = (np.arange(_KERNEL_SUB) + 0.5) / _KERNEL_SUB - 0.5  # sub-sample offsets [cells]
     idx = np.fft.fftfreq(n2, d=1.0 / n2)  # cell offsets in FFT order: 0, 1, ..., -1
     xs = ((idx[:, None] + s[None, :]) * plan.cell_cm).ravel()  # (n2*sub,)
     rho = np.hypot(xs[:, None], xs[None, :]) / m  # exit-plane radius of each sub-point
+    k = np.searchsorted(edges, rho, side="right") - 1
+    k.setflags(write=False)
+    return k
+
+
+_KERNEL_SUB = 2  # sub-samples per coarse cell and axis for the kernel integral (a choice)
+
+
+def _kernel(shape_frac: np.ndarray, r_cm: np.ndarray, plan: _Plan, plan_key: tuple, m: float):
+    """PSF mass of every coarse cell (receptor plane), offset 0 at index 0 of the FFT grid."""
+    n2, sub = plan.n_fft, _KERNEL_SUB
     # ring density of the PSF in the exit plane: dF / d(area)
-    edges = np.concatenate([[0.0], r_cm])
+    edges = np.concatenate([[0.0], np.asarray(r_cm, dtype=np.float64)])
     fr = np.concatenate([[0.0], shape_frac])
     dens = np.diff(fr) / (math.pi * np.diff(edges**2))
-    k = np.searchsorted(edges, rho, side="right") - 1
-    d_sub = np.where(k < dens.size, dens[np.minimum(k, dens.size - 1)], 0.0)
+    k = _kernel_rings(plan_key, m, edges.tobytes())
+    dens_ext = np.append(dens, 0.0)  # index dens.size (beyond the last ring) -> 0
+    d_sub = dens_ext[np.minimum(k, dens.size)]
     area_sub = (plan.cell_cm / sub) ** 2
     mass = d_sub.reshape(n2, sub, n2, sub).sum(axis=(1, 3)) * area_sub
     # the centre cell holds the sharp core of the PSF: use the exact fraction within the cell
@@ -635,7 +663,7 @@ def _kernel_fft(
 ) -> tuple[np.ndarray, np.ndarray]:
     spec = _spectral(*spec_id)
     plan = _plan(*plan_key)
-    k = _kernel(_shape_at(spec, t_cm), spec.r_cm, plan, m)
+    k = _kernel(_shape_at(spec, t_cm), spec.r_cm, plan, plan_key, m)
     kf = scipy.fft.rfft2(k.astype(np.float32))
     k.setflags(write=False)
     kf.setflags(write=False)

@@ -21,7 +21,7 @@ sim/scatter.py reads it at run time (SPR of a pencil and the PSF at the receptor
 sim/grid.py embeds the angular distribution of one case (20 cm water, 30 x 30 cm field,
 5 cm gap).
 
-Run from the repository root (about a minute on one core)::
+Run from the repository root (about two minutes on one core)::
 
     nice -n 10 .venv/bin/python assets/scatter/scatter_mc.py
 
