@@ -43,7 +43,7 @@ bench: $(VENV)/.test-stamp
 	$(PY) -m sim bench all
 
 golden: $(VENV)/.test-stamp
-	$(PY) -m sim golden --write
+	$(PY) tests/test_golden.py --write
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -100,27 +100,56 @@ def cached_simulation(items: tuple):
     return simulate(Params.from_dict(dict(items)))
 
 
-def spectrum_tab(p: Params) -> None:
+def spectrum_tab(p: Params, result=None) -> None:
     """The beam: spectrum before and after filtration, HVLs, mean energy, output."""
     tube, filtered, figures = cached_spectra(
         p.tube.kvp, p.tube.anode_angle_deg, p.filtration.al_mm, p.filtration.cu_mm
     )
     label = f"after {p.filtration.al_mm:g} mm Al + {p.filtration.cu_mm:g} mm Cu"
     st.pyplot(spectrum_figure({"at the tube (anode self-filtration only)": tube, label: filtered}))
+    st.caption(
+        "Tube output per mAs at 100 cm for the kVp and filters on the sliders. Model: SpekPy "
+        "v2.0 spectra (Poludniowski et al. 2021) interpolated; NIST attenuation."
+    )
     cols = st.columns(len(figures))
     for col, (name, value) in zip(cols, figures.items(), strict=True):
         col.metric(name, f"{value:.3g}")
+    if result is not None:
+        st.subheader("Through the chain (technique actually used, per frame)")
+        chain_spectra = {
+            "entering the patient": result.stages["spectrum_filtered"],
+            "leaving the patient (field centre)": result.stages["spectrum_patient"],
+            "absorbed in the receptor": result.stages["spectrum_absorbed"],
+        }
+        st.pyplot(spectrum_figure(chain_spectra, per_mas=False, normalise=True))
 
 
 def image_tab(result) -> None:
     """The display image and the main numbers."""
+    d, m, t = result.dose, result.metrics, result.technique
     left, right = st.columns([3, 2])
-    left.image(result.image, caption="Displayed image", use_container_width=True)
+    left.image(result.image, caption="Displayed image (fluoroscopic look: more X-rays, brighter)")
     with right:
-        st.subheader("Technique")
-        st.table({k: [f"{v:.4g}"] for k, v in result.technique.items()})
-        st.subheader("Image quality")
-        st.table({k: [f"{v:.4g}"] for k, v in result.metrics.items() if np.isscalar(v)})
+        abc = "set by ABC" if result.params.abc.enabled else "set on the sliders"
+        st.markdown(f"**Technique** ({abc})")
+        c = st.columns(2)
+        c[0].metric("kVp [kV]", f"{t['kvp']:.1f}")
+        c[1].metric("mA [mA]", f"{t['ma']:.1f}")
+        c[0].metric("Pulse [ms]", f"{t['pulse_ms']:.1f}")
+        c[1].metric("Cu [mm]", f"{t['cu_mm']:.2f}")
+        if t.get("abc_limited"):
+            st.warning("ABC is at the air-kerma-rate limit: the image is noisier than its target.")
+        st.markdown("**Image and dose**")
+        c = st.columns(2)
+        c[0].metric("Receptor [nGy/frame]", f"{m['receptor_nGy_per_frame']:.1f}")
+        c[1].metric("CNR", f"{m['cnr']:.2f}")
+        c[0].metric("Ka,r rate [mGy/min]", f"{d['kar_rate_mGy_per_min']:.1f}")
+        c[1].metric("SPR at receptor", f"{m['spr_after_grid']:.2f}")
+        limit = d["limit_mGy_per_min"]
+        if d["over_limit"]:
+            st.error(f"Ka,r rate above the {limit:g} mGy/min limit of 21 CFR 1020.32.")
+        else:
+            st.caption(f"Limit (21 CFR 1020.32): {limit:g} mGy/min.")
 
 
 def stages_tab(result) -> None:
@@ -128,12 +157,24 @@ def stages_tab(result) -> None:
     images = [(k, v) for k, v in result.stages.items() if getattr(v, "ndim", 0) == 2]
     cols = st.columns(3)
     for i, (name, img) in enumerate(images):
-        cols[i % 3].image(to_uint8(img), caption=name, use_container_width=True)
+        cols[i % 3].image(to_uint8(img), caption=name.replace("_", " "))
+    st.table({k: [f"{v:.4g}"] for k, v in result.metrics.items()})
 
 
 def dose_tab(result) -> None:
-    """Patient dose against the limits."""
-    st.table({k: [f"{v:.4g}" if isinstance(v, float) else str(v)] for k, v in result.dose.items()})
+    """Patient dose against the limits and the tissue-reaction thresholds."""
+    d = result.dose
+    c = st.columns(4)
+    c[0].metric("Ka,r [mGy]", f"{d['kar_mGy']:.1f}")
+    c[1].metric("KAP [Gy·cm²]", f"{d['kap_Gycm2']:.2f}")
+    c[2].metric("Peak skin dose [mGy]", f"{d['peak_skin_dose_mGy']:.1f}")
+    c[3].metric("Effective dose [mSv]", f"{d['effective_dose_mSv']:.2f}")
+    st.caption(
+        f"After {d['fluoro_time_s']:g} s of fluoroscopy. Skin: {d['reaction']}. "
+        "Ka,r at the interventional reference point (15 cm from the isocentre toward the "
+        "source), free in air; skin dose with backscatter (Benmakhlouf et al. 2011)."
+    )
+    st.table({k: [f"{v:.4g}" if isinstance(v, float) else str(v)] for k, v in d.items()})
 
 
 def main() -> None:
@@ -152,14 +193,13 @@ def main() -> None:
         st.error(str(exc))
         return
     tabs = st.tabs(["Image", "Stages", "Spectrum", "Dose"])
-    with tabs[2]:
-        spectrum_tab(p)
     try:
         result = cached_simulation(tuple(sorted(p.to_dict().items())))
     except ValueError as exc:
-        for tab in tabs[:2] + tabs[3:]:
-            tab.error(str(exc))
+        st.error(str(exc))
         return
+    with tabs[2]:
+        spectrum_tab(p, result)
     with tabs[0]:
         image_tab(result)
     with tabs[1]:

@@ -41,8 +41,6 @@ def _parser() -> argparse.ArgumentParser:
     sb.add_argument("what", choices=("spectrum", "chain", "run", "all"))
     sb.add_argument("--repeat", type=int, default=0, help="repetitions (0: a sensible default)")
 
-    sg = sub.add_parser("golden", help="check or rewrite the golden results of the chain")
-    sg.add_argument("--write", action="store_true", help="rewrite tests/golden/*.json")
     return p
 
 
@@ -97,13 +95,6 @@ def _cmd_bench(args: argparse.Namespace) -> None:
             print(line, flush=True)
 
 
-def _cmd_golden(args: argparse.Namespace) -> None:
-    from sim import golden
-
-    for line in golden.check_or_write(write=args.write):
-        print(line)
-
-
 def _one_line(message: str) -> None:
     print(" ".join(message.split()), file=sys.stderr)
 
@@ -116,7 +107,6 @@ def main(argv: list[str] | None = None) -> int:
             "params": _cmd_params,
             "run": _cmd_run,
             "bench": _cmd_bench,
-            "golden": _cmd_golden,
         }[args.command](args)
     except _BadInput as exc:
         _one_line(str(exc))

@@ -10,6 +10,7 @@ only the seed or the display redoes the noise and the processing alone.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -195,7 +196,15 @@ def _expected(t, angle, al_mm, g_knobs, patient, scatter_knobs, grid_knobs, rec,
         "contrast_improvement": float(gf["contrast_improvement"]),
         "receptor_nGy_per_frame": float(np.mean(after["kerma_uGy"][centre]) * NGY_PER_UGY),
     }
-    spectra = {"spectrum_tube": tube, "spectrum_filtered": filtered, "spectrum_patient": exit_spec}
+    absorbed_spec = dataclasses.replace(
+        exit_spec, fluence=exit_spec.fluence * weights["abs_quanta"] * gt.tp_E
+    )
+    spectra = {
+        "spectrum_tube": tube,
+        "spectrum_filtered": filtered,
+        "spectrum_patient": exit_spec,
+        "spectrum_absorbed": absorbed_spec,
+    }
     return Expected(
         spectra, paths, primary, scatter_maps, after, mask, rois, figures, flat, detector_expected
     )

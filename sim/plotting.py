@@ -14,7 +14,9 @@ from matplotlib.figure import Figure
 FIGSIZE_IN = (6.4, 3.4)
 
 
-def spectrum_figure(spectra: Mapping[str, object], *, per_mas: bool = True) -> Figure:
+def spectrum_figure(
+    spectra: Mapping[str, object], *, per_mas: bool = True, normalise: bool = False
+) -> Figure:
     """Spectra as step curves: photons per mm^2 per keV per mAs at 100 cm.
 
     Parameters
@@ -23,14 +25,20 @@ def spectrum_figure(spectra: Mapping[str, object], *, per_mas: bool = True) -> F
         Label -> ``sim.spectrum.Spectrum``.
     per_mas
         Label the axis per mAs (spectra straight from the tube model) [-].
+    normalise
+        Scale each spectrum to a peak of 1, to compare shapes [-].
     """
     fig = Figure(figsize=FIGSIZE_IN, layout="constrained")
     ax = fig.add_subplot()
     for label, s in spectra.items():
-        width = np.gradient(s.energy_keV)
-        ax.step(s.energy_keV, s.fluence / width, where="mid", label=label, lw=1.2)
+        y = s.fluence / np.gradient(s.energy_keV)
+        if normalise and y.max() > 0:
+            y = y / y.max()
+        ax.step(s.energy_keV, y, where="mid", label=label, lw=1.2)
     ax.set_xlabel("photon energy [keV]")
     unit = "photons / (mm² keV mAs) at 100 cm" if per_mas else "photons / (mm² keV)"
+    if normalise:
+        unit = "relative fluence per keV"
     ax.set_ylabel(unit)
     ax.set_xlim(0, max(float(s.kvp) for s in spectra.values()) + 5)
     ax.set_ylim(bottom=0)

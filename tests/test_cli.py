@@ -1,0 +1,66 @@
+"""Command line: knob table, one run as JSON, bad input -> exit 2 and one line on stderr."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from sim.__main__ import main
+from sim.params import KNOBS
+
+
+def cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "sim", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_params_json_lists_every_knob_with_its_keys(capsys):
+    assert main(["params", "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert [row["name"] for row in table] == list(KNOBS)
+    kvp = next(row for row in table if row["name"] == "tube.kvp")
+    assert kvp == {
+        "name": "tube.kvp",
+        "unit": "kV",
+        "default": 80.0,
+        "min": 40.0,
+        "max": 150.0,
+        "choices": None,
+        "help": "Tube potential.",
+    }
+
+
+def test_run_json_reports_technique_dose_metrics(capsys, tmp_path):
+    png = tmp_path / "out.png"
+    code = main(
+        ["run", "--set", "run.image_px=128", "--set", "abc.enabled=false", "--json"]
+        + ["--set", "tube.kvp=90", "--png", str(png)]
+    )
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["technique"]["kvp"] == 90.0
+    assert out["dose"]["kar_rate_mGy_per_min"] > 0
+    assert 0 < out["metrics"]["dqe0"] < 1
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["run", "--set", "tube.kvp=200"], "[40, 150] kV"),
+        (["run", "--set", "tube.kvp=nan"], "[40, 150] kV"),
+        (["run", "--set", "tube.kvp=abc"], "not a number"),
+        (["run", "--set", "tube.kvpp=80"], "did you mean tube.kvp"),
+        (["run", "--set", "grid.enabled=maybe"], "true or false"),
+        (["run", "--set", "tube.kvp"], "name=value"),
+        (["bogus"], "invalid choice"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(args, needle):
+    r = cli(*args)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0]
+    assert "Traceback" not in r.stderr
