@@ -135,9 +135,9 @@ SKIN_DOSE_BANDS_GY: tuple[tuple[float, str], ...] = (
 def table_layers() -> dict[str, float]:
     """Patient support in the beam below the patient: material -> thickness [mm].
 
-    The layers are owned by ``sim.geometry.TABLE_LAYERS_MM`` (a guess there: 2 mm carbon-fibre
-    skins and a 40 mm foam pad); this returns them as a mapping for ``Spectrum.filtered``.
-    They transmit 0.87-0.91 of the air kerma at 60-120 kV (3 mm Al, 0-0.3 mm Cu; narrow
+    The layers are owned by ``sim.geometry.TABLE_LAYERS_MM`` (a guess there: 5 mm carbon-fibre
+    composite and a 40 mm foam pad); this returns them as a mapping for ``Spectrum.filtered``.
+    They transmit about 0.8 of the air kerma at 60-120 kV (3 mm Al, 0-0.3 mm Cu; narrow
     beam). For comparison, measured table-plus-pad air-kerma transmissions are 0.65-0.73 for a
     Siemens Axiom Artis at 50-125 kV (broad beam; PySkinDose, S-indirect), and the
     aluminium equivalent of a movable table top is limited to 1.7 mm Al (21 CFR 1020.30(n)).
