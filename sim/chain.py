@@ -139,6 +139,11 @@ def scene(g_knobs, patient, image_px: int) -> Scene:
     )
 
 
+FULL_RES_KEYS = ("quanta", "abs_energy_keV", "abs_energy2_keV2")
+"""Receptor quantities whose scatter is convolved in full; the others (air kerma, absorbed
+quanta) take the scatter's photon map times their mean per scattered photon."""
+
+
 def _weighted_mean(values_E: np.ndarray, fluence: np.ndarray, w: np.ndarray) -> float:
     den = float(fluence @ w)
     return float(fluence @ (w * values_E)) / den if den > 0.0 else 1.0
@@ -166,10 +171,16 @@ def _expected(t, angle, al_mm, g_knobs, patient, scatter_knobs, grid_knobs, rec,
 
     if scatter_knobs.enabled:
         water_eq = scatter_mod.water_equivalent_mm(paths, at_patient)
+        full = {k: primary[k] for k in FULL_RES_KEYS}
         sc = scatter_mod.scatter_estimate(
-            primary, water_eq, g, det, at_patient, mask, weights=weights
+            full, water_eq, g, det, at_patient, mask, weights={k: weights[k] for k in full}
         )
-        scatter_maps, spr, scatter_spec = sc.maps, sc.spr, sc.scatter_spectrum
+        spr, scatter_spec = sc.spr, sc.scatter_spectrum
+        scatter_maps = dict(sc.maps)
+        ss = np.asarray(scatter_spec, dtype=np.float64)
+        for k in weights.keys() - full.keys():  # per scattered photon, at the scatter spectrum
+            per_photon = float(ss @ weights[k]) / float(ss @ weights["quanta"])
+            scatter_maps[k] = sc.maps["quanta"] * np.float32(per_photon)
     else:
         scatter_maps = {k: np.zeros_like(v) for k, v in primary.items()}
         spr, scatter_spec = 0.0, None

@@ -882,6 +882,40 @@ def _plan_axis(material: str, mu: np.ndarray, cw: np.ndarray, lo: float, hi: flo
     return Axis(material, lo, hi, c, s0, ds, n, z, err)
 
 
+_PLAN_CACHE: OrderedDict = OrderedDict()
+
+
+def _plan_axis_cached(
+    material: str, mu: np.ndarray, cw: np.ndarray, lo: float, hi: float, mean_e_keV: float
+) -> Axis:
+    """:func:`_plan_axis`, reusing the node count and sqrt offset found for a spectrum of
+    nearly the same mean energy and an axis range within 2^(1/4) (a choice: the verified
+    search costs ~9 ms an axis; the layout is rebuilt on the actual range)."""
+    key = (
+        material,
+        cw.shape,
+        round(mean_e_keV / _AXES_MEAN_E_STEP_KEV),
+        round(4.0 * math.log2(max(hi - lo, 1e-6))),
+        lo < 0.0,
+    )
+    with _CACHE_LOCK:
+        hit = _PLAN_CACHE.get(key)
+    if hit is None:
+        axis = _plan_axis(material, mu, cw, lo, hi)
+        n_pos = axis.n_nodes - 1 - axis.zero_node
+        with _CACHE_LOCK:
+            _PLAN_CACHE[key] = (axis.c_mm / (hi - lo), n_pos, axis.interp_error)
+            while len(_PLAN_CACHE) > 512:
+                _PLAN_CACHE.popitem(last=False)
+        return axis
+    frac, n_pos, err = hit
+    c = frac * (hi - lo)
+    if lo < 0.0:
+        c = max(c, -4.0 * lo)
+    s0, ds, n, z, _ = _axis_grid(lo, hi, c, n_pos)
+    return Axis(material, lo, hi, c, s0, ds, n, z, err)
+
+
 def _hardened_weights(
     cw: np.ndarray, mu: np.ndarray, rows: list[int], hi: np.ndarray, b: int
 ) -> np.ndarray:
@@ -935,7 +969,10 @@ def _build(
             **common,
         )
     sub = tuple(mats[i] for i in live)
-    ax_sub, coef_sub, ex_sub, errors = _choose_axes(sub, mu[live], cw, lres[live], support[live])
+    mean_e = float(fluence @ energy / fluence.sum())
+    ax_sub, coef_sub, ex_sub, errors = _choose_axes_cached(
+        sub, mu[live], cw, lres[live], support[live], mean_e
+    )
     axes_rows = [int(live[i]) for i in ax_sub]
     exact_rows = [int(live[i]) for i in ex_sub]
     coeffs = np.zeros((len(mats), len(axes_rows)))
@@ -948,7 +985,7 @@ def _build(
     axes = []
     for b, row in enumerate(axes_rows):
         cw_b = _hardened_weights(cw, mu, axes_rows, hi, b)
-        axes.append(_plan_axis(mats[row], mu[row], cw_b, float(lo[b]), float(hi[b])))
+        axes.append(_plan_axis_cached(mats[row], mu[row], cw_b, float(lo[b]), float(hi[b]), mean_e))
     # table: separable exponentials and one matrix product
     factors = [
         np.exp(-np.outer(a.nodes_mm, mu[row])) for a, row in zip(axes, axes_rows, strict=True)
@@ -1007,6 +1044,47 @@ def _cells_2d(table: np.ndarray, axes: list[Axis]) -> tuple[np.ndarray, ...]:
 
 
 # --------------------------------------------------------------------------------------------
+_AXES_CACHE: OrderedDict = OrderedDict()
+_AXES_MEAN_E_STEP_KEV = 1.0  # spectra within one bucket of mean energy share a basis choice
+
+
+def _choose_axes_cached(mats, mu, cw, lmax, support, mean_e_keV):
+    """:func:`_choose_axes`, with the discrete choice of axes reused for spectra of nearly the
+    same mean energy (a choice: the search costs ~7 ms; the coefficients and fit errors are
+    always recomputed for the actual spectrum, so accuracy is checked as before)."""
+    key = (
+        mats,
+        tuple(np.round(support, 3)),
+        tuple(np.round(np.log2(lmax + 1.0), 1)),
+        round(mean_e_keV / _AXES_MEAN_E_STEP_KEV),
+    )
+    with _CACHE_LOCK:
+        axes = _AXES_CACHE.get(key)
+    if axes is None:
+        axes, coef, exact, errors = _choose_axes(mats, mu, cw, lmax, support)
+        with _CACHE_LOCK:
+            _AXES_CACHE[key] = list(axes)
+            while len(_AXES_CACHE) > 256:
+                _AXES_CACHE.popitem(last=False)
+        return axes, coef, exact, errors
+    return _refit(mats, list(axes), mu, cw, lmax)
+
+
+def _refit(mats, axes, mu, cw, lmax):
+    """Coefficients, exact rows and fit errors for a given choice of axes (as _choose_axes)."""
+    coef, err = _fit_all(axes, mu, cw, lmax, axes)
+    if len(axes) == 3:
+        c2, e2 = _fit_all(axes[:2], mu, cw, lmax, axes)
+        two = e2 <= FIT_TOL
+        two[axes] = False
+        coef[two] = np.concatenate([c2[two], np.zeros((int(two.sum()), 1))], axis=1)
+        err[two] = e2[two]
+    exact = [m for m in range(len(mats)) if err[m] > FIT_TOL]
+    coef[exact] = 0.0
+    errors = types.MappingProxyType({m: float(e) for m, e in zip(mats, err, strict=True)})
+    return axes, coef, exact, errors
+
+
 # cache
 # --------------------------------------------------------------------------------------------
 _CACHE: OrderedDict = OrderedDict()
