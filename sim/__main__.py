@@ -37,6 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     sr.add_argument("--json", action="store_true", help="print JSON")
     sr.add_argument("--png", metavar="FILE", help="write the display image as PNG")
 
+    sa = sub.add_parser("abc", help="ABC technique and dose rate over patient thickness")
+    sa.add_argument("--thickness", default="10:35:2.5", metavar="FROM:TO:STEP", help="[cm]")
+    sa.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="set a knob")
+    sa.add_argument("--preset", help="start from a named preset")
+
     sb = sub.add_parser("bench", help="measure speed (ours against references)")
     sb.add_argument("what", choices=("spectrum", "chain", "run", "all"))
     sb.add_argument("--repeat", type=int, default=0, help="repetitions (0: a sensible default)")
@@ -86,6 +91,31 @@ def _cmd_run(args: argparse.Namespace) -> None:
                 print(f"  {name:32s} {value}")
 
 
+def _cmd_abc(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from sim.chain import abc_table
+
+    try:
+        lo, hi, step = (float(x) for x in args.thickness.split(":"))
+    except ValueError:
+        raise ValueError(f"--thickness {args.thickness!r}: expected FROM:TO:STEP in cm") from None
+    if not (0 < step and lo <= hi):
+        raise ValueError(f"--thickness {args.thickness!r}: expected FROM <= TO and STEP > 0")
+    p = _params_from(args)
+    if not args.set and not args.preset:
+        p = p.replace(**{"patient.phantom": "water_slab"})
+    rows, limit = abc_table(p, np.arange(lo, hi + step / 2, step))
+    cols = list(rows[0])
+    print(" ".join(f"{c:>14s}" for c in cols))
+    for row in rows:
+        print(
+            " ".join(f"{v!s:>14s}" if isinstance(v, bool) else f"{v:14.4g}" for v in row.values())
+        )
+    where = f"{limit:.1f} cm" if limit is not None else "not reached in this range"
+    print(f"Ka,r-rate limit bites from: {where}")
+
+
 def _cmd_bench(args: argparse.Namespace) -> None:
     from sim import bench
 
@@ -106,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         {
             "params": _cmd_params,
             "run": _cmd_run,
+            "abc": _cmd_abc,
             "bench": _cmd_bench,
         }[args.command](args)
     except _BadInput as exc:

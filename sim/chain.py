@@ -221,11 +221,9 @@ def _expected(t, angle, al_mm, g_knobs, patient, scatter_knobs, grid_knobs, rec,
     )
 
 
-def choose_technique(p: Params):
-    """Technique from the knobs, or from automatic brightness control when it is on."""
-    t0 = technique_from(p)
-    if not p.abc.enabled:
-        return t0, None
+def abc_measure(p: Params):
+    """What the ABC sensor sees for a technique: the receptor air kerma per frame in the
+    central region (the chain itself, on a coarse image) and the Ka,r rate."""
 
     def measure(t: Technique) -> abc_mod.Measurement:
         e = expected_frame(p, t, image_px=ABC_PROBE_PX)
@@ -240,8 +238,57 @@ def choose_technique(p: Params):
             kar_rate_mGy_per_min=frame.kar_rate_mGy_per_min(t),
         )
 
-    res = abc_mod.solve(p, measure)
+    return measure
+
+
+def choose_technique(p: Params):
+    """Technique from the knobs, or from automatic brightness control when it is on."""
+    if not p.abc.enabled:
+        return technique_from(p), None
+    res = abc_mod.solve(p, abc_measure(p))
     return res.technique, res
+
+
+def abc_table(p: Params, thicknesses_cm) -> tuple[list[dict], float | None]:
+    """ABC over patient thickness: one row per thickness and the thickness where the
+    air-kerma-rate limit starts to bite (None if it does not within the range).
+
+    Parameters
+    ----------
+    p
+        Parameters (ABC is switched on; the phantom and the rest are kept).
+    thicknesses_cm
+        Patient thicknesses [cm].
+
+    Returns
+    -------
+    rows, limit_cm
+        Rows with thickness_cm, kvp, ma, pulse_ms, cu_mm, receptor_nGy_per_frame,
+        target_nGy_per_frame, kar_rate_mGy_per_min, limited; and the limit thickness [cm].
+    """
+    p = p.replace(**{"abc.enabled": True})
+    rows = []
+    for t_cm in thicknesses_cm:
+        q = p.replace(**{"patient.thickness_cm": float(t_cm)})
+        r = abc_mod.solve(q, abc_measure(q))
+        rows.append(
+            {
+                "thickness_cm": float(t_cm),
+                **{k: v for k, v in r.technique.as_dict().items() if k != "mas_per_frame"},
+                "receptor_nGy_per_frame": r.receptor_nGy_per_frame,
+                "target_nGy_per_frame": r.target_nGy_per_frame,
+                "kar_rate_mGy_per_min": r.kar_rate_mGy_per_min,
+                "limited": r.limited,
+            }
+        )
+    lo, hi = float(min(thicknesses_cm)), float(max(thicknesses_cm))
+    limit = abc_mod.limit_thickness_cm(
+        p,
+        lambda t_cm: abc_measure(p.replace(**{"patient.thickness_cm": t_cm})),
+        lo_cm=lo,
+        hi_cm=hi,
+    )
+    return rows, limit
 
 
 def simulate(p: Params) -> Result:
