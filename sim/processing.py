@@ -33,6 +33,8 @@ sect. 3.6.3 (unsharp masking and highboost filtering).
 from __future__ import annotations
 
 import math
+import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -382,6 +384,31 @@ def unsharp_mask(img: Any, strength: float, radius_px: float, mask: Any = None) 
     return _unsharp(a, s, r, m)
 
 
+_MASK_BLUR_CACHE: OrderedDict = OrderedDict()
+_MASK_BLUR_CACHE_SIZE = 8
+
+
+def _mask_blur(m: np.ndarray, radius_px: float) -> tuple[np.ndarray, int]:
+    """:func:`_blur_coarse` of a field mask; cached when the mask is read-only.
+
+    A fluoroscopy run processes every frame with the same collimated field, so the
+    normalized-convolution denominator is the same each time. Only read-only masks are cached
+    (by identity, checked through a weak reference), so a mask edited in place is never stale.
+    """
+    if m.flags.writeable:
+        return _blur_coarse(m, radius_px)
+    key = (id(m), m.shape, float(radius_px))
+    hit = _MASK_BLUR_CACHE.get(key)
+    if hit is not None and hit[0]() is m:
+        _MASK_BLUR_CACHE.move_to_end(key)
+        return hit[1]
+    value = _blur_coarse(m, radius_px)
+    _MASK_BLUR_CACHE[key] = (weakref.ref(m), value)
+    while len(_MASK_BLUR_CACHE) > _MASK_BLUR_CACHE_SIZE:
+        _MASK_BLUR_CACHE.popitem(last=False)
+    return value
+
+
 def _unsharp(a: np.ndarray, strength: float, radius_px: float, m: np.ndarray | None) -> np.ndarray:
     if strength == 0.0:
         return a.copy()
@@ -398,7 +425,7 @@ def _unsharp(a: np.ndarray, strength: float, radius_px: float, m: np.ndarray | N
         a0 = a - ref
         # normalized convolution, the ratio taken at the coarse pyramid level (one up-sampling)
         num, k = _blur_coarse(a0 * m, radius_px)
-        den, _ = _blur_coarse(m, radius_px)
+        den, _ = _mask_blur(m, radius_px)
         ratio = np.divide(num, den, out=np.zeros_like(num), where=den > MASK_SUPPORT_FLOOR)
         hp = a0 - _to_fine(ratio, k, a.shape)
         hp *= m

@@ -103,18 +103,22 @@ __all__ = [
     "deposition_moments",
     "detect",
     "detect_flat",
+    "NoiseModel",
     "dqe0",
+    "draw_signal",
     "expected_signal",
     "gain_e_per_keV",
     "ii_brightness_gain",
     "ii_dose_factor",
     "ii_input_mask",
     "mtf",
+    "noise_model",
     "open_field_signal",
     "pincushion",
     "quantum_detection_efficiency",
     "receptor_figures",
     "receptor_weights",
+    "standard_normal_f32",
     "vignetting",
 ]
 
@@ -795,19 +799,27 @@ def _kernel_dft(taps_key: tuple[float, ...], n: int, full: bool) -> np.ndarray:
 
 
 def _convolve_axis(x: np.ndarray, taps: np.ndarray, axis: int) -> np.ndarray:
-    """Symmetric short kernel along ``axis`` with reflect boundaries (numpy 'reflect' mode)."""
-    xs = np.moveaxis(x, axis, 0)
-    n = xs.shape[0]
+    """Symmetric short kernel along ``axis`` with reflect boundaries (numpy 'reflect' mode).
+
+    Slices are taken along ``axis`` in place (no axis move), so every operation runs over
+    memory in its own order; the arithmetic is the same, term by term.
+    """
+    n = x.shape[axis]
     half = taps.size // 2
-    acc = xs * taps[half]
+    lead = (slice(None),) * (axis % x.ndim)
+
+    def at(start: int | None, stop: int | None) -> tuple:
+        return (*lead, slice(start, stop))
+
+    acc = x * taps[half]
     for j in range(1, half + 1):
         t = taps[half + j]
-        acc[j:] += t * xs[:-j]
-        acc[:-j] += t * xs[j:]
+        acc[at(j, None)] += t * x[at(None, -j)]
+        acc[at(None, -j)] += t * x[at(j, None)]
         for i in range(j):  # reflected neighbours beyond the edges
-            acc[i] += t * xs[j - i]
-            acc[n - 1 - i] += t * xs[n - 1 - (j - i)]
-    return np.moveaxis(acc, 0, axis)
+            acc[at(i, i + 1)] += t * x[at(j - i, j - i + 1)]
+            acc[at(n - 1 - i, n - i)] += t * x[at(n - 1 - (j - i), n - (j - i))]
+    return acc
 
 
 def _blur(images: np.ndarray, pixel_mm: float, a_mm: float, sigma_mm: float, w_mm: float):
@@ -1376,6 +1388,208 @@ def detect(
         additive_sigma_keV=sigma,
         kind=rec.kind,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# many frames of one scene (fluoroscopy runs)
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class NoiseModel:
+    """The frame-invariant part of :func:`detect`, to draw many noisy frames of one scene.
+
+    Everything the receptor does is linear in the quantum noise (blur; for the image
+    intensifier the pincushion remap acts before the noise, ``(1 - glare)`` and vignetting
+    after it, glare on the noise-free image only), so a frame is
+    ``expected + gain * blur(quantum_sd * N1) + blur_w(additive_sd * N2)`` with ``N1``, ``N2``
+    unit normal fields: the same model as :func:`detect`, with the maps, the noise-free image
+    and the noise amplitudes prepared once.
+
+    Attributes
+    ----------
+    detected : Detected
+        Noise-free detection (``signal`` is ``expected``) with its figures (DQE(0), MTF, ...).
+    quantum_sd : numpy.ndarray or None
+        Standard deviation of the quantum noise per simulated pixel before the receptor blur,
+        ``sqrt(M2 A / I_opt)`` (after the pincushion remap for the II); None without noise
+        [keV].
+    noise_gain : numpy.ndarray or None
+        Image intensifier: ``(1 - ii_glare) * vignetting`` applied to the blurred noise;
+        None for the flat panel [-].
+    additive_sd : float
+        Additive (electronic or camera) noise per simulated pixel, before the aperture blur;
+        0 without noise [keV].
+    blur_mm : tuple of float
+        ``(pixel_mm, phosphor range, II Gaussian sigma, extra aperture)`` of the blur [mm].
+    """
+
+    detected: Detected
+    quantum_sd: np.ndarray | None
+    noise_gain: np.ndarray | None
+    additive_sd: float
+    blur_mm: tuple[float, float, float, float]
+
+    @property
+    def expected(self) -> np.ndarray:
+        """Noise-free detected image, float32 [keV absorbed per simulated pixel]."""
+        return self.detected.expected
+
+
+def noise_model(maps: dict[str, Any], params: Any, grid: Any, expected: Any = None) -> NoiseModel:
+    """Prepare :func:`draw_signal` for one scene (see :class:`NoiseModel`).
+
+    Parameters
+    ----------
+    maps : dict of str to ndarray
+        As for :func:`detect` [1/mm^2, keV/mm^2, keV^2/mm^2].
+    params : sim.Params
+        Receptor knobs, ``run.noise`` and ``geometry.fov_cm`` (image intensifier).
+    grid : geometry.DetectorGrid or float
+        Simulated image grid or its pixel size [mm].
+    expected : array_like, optional
+        The noise-free detector image of ``maps`` if already known
+        (:func:`expected_signal`) [keV per simulated pixel].
+
+    Returns
+    -------
+    NoiseModel
+        Noise-free image, noise amplitudes and figures.
+
+    References
+    ----------
+    As :func:`detect` (Swank 1973; Cunningham 2000; Siewerdsen & Jaffray 1999).
+    """
+    rec = _receptor_section(params)
+    m = _check_maps(maps)
+    shape = m["abs_energy_keV"].shape
+    pixel_mm = _pixel_mm_of(grid, shape)
+    area = pixel_mm**2
+    noise = bool(getattr(getattr(params, "run", None), "noise", True))
+    if expected is None:
+        _, expected, _ = _pipeline(
+            m["abs_energy_keV"] * np.float32(area), None, params, pixel_mm, None
+        )
+    expected = np.ascontiguousarray(expected, dtype=np.float32)
+    if expected.shape != shape:
+        raise ValueError(f"expected has shape {expected.shape}, the maps {shape}")
+    native = _native_pixel_mm(params)
+    w = _aperture_extra_mm(native, pixel_mm)
+    a = _phosphor_range_mm(params)
+    sigma_mm, gain, sd, add_sd = 0.0, None, None, 0.0
+    if noise:
+        m2 = m["abs_energy2_keV2"] * np.float32(area / OPTICAL_SWANK)
+        if rec.kind == "image_intensifier":
+            fov = _check_ii_fov(_fov_cm(params))
+            remap = _pincushion_remap(shape, _ii_pincushion_k(fov))
+            m2 = remap.apply_nearest(m2) * remap.inv_jacobian
+            sigma_mm = _ii_sigma_mm(fov)
+            gain = vignetting(shape, pixel_mm, fov) * np.float32(1.0 - float(rec.ii_glare))
+        sd = np.sqrt(m2, dtype=np.float32)
+        add_sd = _additive_sigma_keV(params) * math.sqrt(area / native**2)
+    c = _centre(shape)
+    figs = _dqe_from_moments(
+        float(np.mean(m["quanta"][c])),
+        float(np.mean(m["abs_quanta"][c])),
+        float(np.mean(m["abs_energy_keV"][c])),
+        float(np.mean(m["abs_energy2_keV2"][c])),
+        params,
+    )
+    f, mt = _mtf_samples(params)
+    det = Detected(
+        signal=expected,
+        expected=expected,
+        gain_e_per_keV=gain_e_per_keV() if rec.kind == "flat_panel" else 0.0,
+        dqe0=float(figs["dqe0"]),
+        swank=float(figs["swank"]),
+        qde=float(figs["qde"]),
+        mtf_f_cyc_per_mm=f,
+        mtf=mt,
+        pixel_mm=pixel_mm,
+        native_pixel_mm=native,
+        additive_sigma_keV=_additive_sigma_keV(params),
+        kind=rec.kind,
+    )
+    return NoiseModel(det, sd, gain, float(add_sd), (pixel_mm, a, sigma_mm, w))
+
+
+def standard_normal_f32(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Unit normal deviates, float32, by the Box-Muller transform of float32 uniforms.
+
+    About three times faster than ``rng.standard_normal(dtype=np.float32)`` for image-sized
+    draws; exact in distribution up to float32 resolution (tails cut at 5.8 sigma, where
+    the probability is 7e-9).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Source of the uniforms.
+    shape : tuple of int
+        Output shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 array of independent N(0, 1) deviates [-].
+
+    References
+    ----------
+    G. E. P. Box, M. E. Muller, "A note on the generation of random normal deviates",
+    Ann. Math. Statist. 29:610-611 (1958).
+    """
+    n = math.prod(shape)
+    half = (n + 1) // 2
+    u = rng.random(2 * half, dtype=np.float32)
+    r, theta = u[:half], u[half:]
+    np.subtract(np.float32(1.0), r, out=r)  # (0, 1]: log is finite
+    np.log(r, out=r)
+    r *= np.float32(-2.0)
+    np.sqrt(r, out=r)
+    theta *= np.float32(2.0 * math.pi)
+    out = np.empty(2 * half, dtype=np.float32)
+    np.cos(theta, out=out[:half])
+    np.sin(theta, out=out[half:])
+    out[:half] *= r
+    out[half:] *= r
+    return out[:n].reshape(shape)
+
+
+def draw_signal(model: NoiseModel, rng: Any) -> np.ndarray:
+    """One noisy detected frame of a prepared scene (:func:`noise_model`).
+
+    Parameters
+    ----------
+    model : NoiseModel
+        The scene.
+    rng : numpy.random.Generator
+        Source of the noise (two normal fields: quantum, then additive).
+
+    Returns
+    -------
+    numpy.ndarray
+        Detected signal, float32 [keV absorbed per simulated pixel].
+
+    References
+    ----------
+    As :func:`detect`; normal deviates by :func:`standard_normal_f32`.
+    """
+    e = model.detected.expected
+    if model.quantum_sd is None:
+        return e.copy()
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    px, a, s, w = model.blur_mm
+    noise = standard_normal_f32(rng, e.shape)
+    noise *= model.quantum_sd
+    noise = _blur(noise[None], px, a, s, w)[0]
+    if model.noise_gain is not None:
+        noise *= model.noise_gain
+    noise += e
+    if model.additive_sd > 0.0:
+        extra = standard_normal_f32(rng, e.shape)
+        extra *= np.float32(model.additive_sd)
+        if w > 0.0:
+            extra = _blur(extra[None], px, 0.0, 0.0, w)[0]
+        noise += extra
+    return noise
 
 
 def expected_signal(maps: dict[str, Any], params: Any, grid: Any) -> np.ndarray:
