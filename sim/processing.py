@@ -33,6 +33,7 @@ sect. 3.6.3 (unsharp masking and highboost filtering).
 from __future__ import annotations
 
 import math
+import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -386,6 +387,7 @@ def unsharp_mask(img: Any, strength: float, radius_px: float, mask: Any = None) 
 
 _MASK_BLUR_CACHE: OrderedDict = OrderedDict()
 _MASK_BLUR_CACHE_SIZE = 8
+_MASK_BLUR_LOCK = threading.Lock()
 
 
 def _mask_blur(m: np.ndarray, radius_px: float) -> tuple[np.ndarray, int]:
@@ -398,14 +400,16 @@ def _mask_blur(m: np.ndarray, radius_px: float) -> tuple[np.ndarray, int]:
     if m.flags.writeable:
         return _blur_coarse(m, radius_px)
     key = (id(m), m.shape, float(radius_px))
-    hit = _MASK_BLUR_CACHE.get(key)
-    if hit is not None and hit[0]() is m:
-        _MASK_BLUR_CACHE.move_to_end(key)
-        return hit[1]
+    with _MASK_BLUR_LOCK:
+        hit = _MASK_BLUR_CACHE.get(key)
+        if hit is not None and hit[0]() is m:
+            _MASK_BLUR_CACHE.move_to_end(key)
+            return hit[1]
     value = _blur_coarse(m, radius_px)
-    _MASK_BLUR_CACHE[key] = (weakref.ref(m), value)
-    while len(_MASK_BLUR_CACHE) > _MASK_BLUR_CACHE_SIZE:
-        _MASK_BLUR_CACHE.popitem(last=False)
+    with _MASK_BLUR_LOCK:
+        _MASK_BLUR_CACHE[key] = (weakref.ref(m), value)
+        while len(_MASK_BLUR_CACHE) > _MASK_BLUR_CACHE_SIZE:
+            _MASK_BLUR_CACHE.popitem(last=False)
     return value
 
 
