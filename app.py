@@ -12,7 +12,8 @@ import numpy as np
 import streamlit as st
 
 from sim.params import KNOBS, Params
-from sim.plotting import spectrum_figure, to_uint8
+from sim.plotting import series_figure, spectrum_figure, to_uint8
+from sim.presets import PRESETS
 
 gc.freeze()  # keep start-up objects out of every later collection (STREAMLIT-NOTES.md)
 
@@ -35,6 +36,8 @@ STEPS = {
     "patient.contrast_mg_i_per_ml": 10.0,
     "grid.ratio": 1.0,
     "receptor.csi_um": 50.0,
+    "run.fluoro_time_s": 1.0,
+    "processing.recursive_weight": 0.05,
 }
 
 SIDEBAR = {
@@ -57,22 +60,38 @@ SIDEBAR = {
     "Receptor": ["receptor.kind", "receptor.csi_um"],
     "Automatic brightness control": ["abc.enabled", "abc.mode", "abc.curve"],
     "Processing": ["processing.log", "processing.edge_strength", "processing.invert"],
+    "Fluoroscopy run": [
+        "run.fluoro_time_s",
+        "processing.recursive_weight",
+        "processing.frame_average",
+        "processing.dsa",
+    ],
 }
+DEFAULTS = "(defaults: adult hip, ABC on)"
+GIF_FRAMES = 90  # most frames sent to the browser as one animated GIF
+GIF_PX = 320  # their side [px]
 
 
 def widget(name: str):
-    """A widget for one knob, labelled with its help and unit, keyed by its dotted name."""
+    """A widget for one knob, labelled with its help and unit, keyed by its dotted name.
+
+    The value lives in ``st.session_state[name]`` (seeded with the knob's default), so a
+    scenario can set it before the widget is drawn.
+    """
     k = KNOBS[name]
     unit = f" [{k.unit}]" if k.unit not in ("-", "") else ""
     label = f"{k.help.rstrip('.')}{unit}"
+    st.session_state.setdefault(name, k.default)
     if k.kind is bool:
-        return st.checkbox(label, value=k.default, key=name)
+        return st.checkbox(label, key=name)
     if k.choices is not None:
-        return st.selectbox(label, k.choices, index=k.choices.index(k.default), key=name)
-    step = STEPS.get(name, 10 ** np.floor(np.log10((k.max - k.min) / 100.0)))
+        return st.selectbox(label, k.choices, key=name)
     if k.kind is int:
-        return st.slider(label, int(k.min), int(k.max), int(k.default), key=name)
-    return st.slider(label, float(k.min), float(k.max), float(k.default), float(step), key=name)
+        return st.slider(label, int(k.min), int(k.max), key=name)
+    step = STEPS.get(name, 10 ** np.floor(np.log10((k.max - k.min) / 100.0)))
+    if (k.max - k.min) / step > 2000:  # too fine for a slider: type it
+        return st.number_input(label, float(k.min), float(k.max), step=float(step), key=name)
+    return st.slider(label, float(k.min), float(k.max), step=float(step), key=name)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -90,6 +109,36 @@ def cached_spectra(kvp: float, angle: float, al_mm: float, cu_mm: float):
         "Air kerma at 100 cm [µGy/mAs]": filtered.air_kerma_uGy_per_mAs(100.0),
     }
     return tube, filtered, figures
+
+
+def apply_preset() -> None:
+    """Load the chosen scenario: every knob it sets, shown on the widgets."""
+    name = st.session_state["preset"]
+    p = Params() if name == DEFAULTS else PRESETS[name].params()
+    st.session_state["base"] = p.to_dict()
+    for names in SIDEBAR.values():
+        for knob_name in names:
+            st.session_state[knob_name] = p.get(knob_name)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def cached_run(items: tuple):
+    """A fluoroscopy run, its frames as one animated GIF, and its dose series."""
+    import io
+
+    from PIL import Image
+
+    from sim.sequence import run
+
+    r = run(Params.from_dict(dict(items)))
+    keep = np.unique(np.linspace(0, len(r.frames) - 1, min(GIF_FRAMES, len(r.frames))).astype(int))
+    frames = [Image.fromarray(r.frames[i]).resize((GIF_PX, GIF_PX)) for i in keep]
+    step_ms = 1000.0 * r.times_s[-1] / max(len(keep) - 1, 1) if len(keep) > 1 else 100.0
+    buf = io.BytesIO()
+    frames[0].save(
+        buf, format="GIF", save_all=True, append_images=frames[1:], duration=int(step_ms), loop=0
+    )
+    return buf.getvalue(), r.series, r.dose, r.technique
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -177,22 +226,56 @@ def dose_tab(result) -> None:
     st.table({k: [f"{v:.4g}" if isinstance(v, float) else str(v)] for k, v in d.items()})
 
 
+def run_tab(p: Params) -> None:
+    """A whole procedure: frames played in the browser, dose building up."""
+    st.caption(
+        f"{p.run.fluoro_time_s:g} s of fluoroscopy at the settings on the left: each pulse "
+        "with its own noise, the needle advancing and contrast filling (hip), lag and recursive "
+        "filtering, dose accumulated pulse by pulse."
+    )
+    if not st.button("Run the procedure", key="run_button"):
+        return
+    with st.spinner("Simulating the run..."):
+        gif, series, dose, technique = cached_run(tuple(sorted(p.to_dict().items())))
+    left, right = st.columns([1, 1])
+    left.image(gif, caption="The run (played in the browser; last frame = last-image hold)")
+    with right:
+        st.pyplot(
+            series_figure(
+                series.time_s,
+                {"Ka,r [mGy]": series.kar_mGy, "peak skin dose [mGy]": series.skin_dose_mGy},
+                "cumulative dose [mGy]",
+            )
+        )
+        c = st.columns(3)
+        c[0].metric("Run Ka,r [mGy]", f"{dose['kar_mGy']:.1f}")
+        c[1].metric("Run KAP [Gy·cm²]", f"{dose['kap_Gycm2']:.2f}")
+        c[2].metric("Pulses", f"{dose['frames']:d}")
+
+
 def main() -> None:
     """Lay out the page."""
     st.set_page_config(page_title="fluorosim", layout="wide")
     st.title("fluorosim: the fluoroscopy imaging chain")
     with st.sidebar:
+        st.selectbox(
+            "Scenario", [DEFAULTS, *PRESETS], key="preset", on_change=apply_preset,
+            format_func=lambda n: n if n == DEFAULTS else PRESETS[n].title,
+        )  # fmt: skip
+        if st.session_state["preset"] != DEFAULTS:
+            st.info(PRESETS[st.session_state["preset"]].text)
         for section, names in SIDEBAR.items():
             with st.expander(section, expanded=section in ("Tube", "Filtration")):
                 for name in names:
                     widget(name)
-    values = {name: st.session_state[name] for names in SIDEBAR.values() for name in names}
+    values = dict(st.session_state.get("base", {}))
+    values.update({name: st.session_state[name] for names in SIDEBAR.values() for name in names})
     try:
         p = Params.from_dict(values)
     except ValueError as exc:
         st.error(str(exc))
         return
-    tabs = st.tabs(["Image", "Stages", "Spectrum", "Dose"])
+    tabs = st.tabs(["Image", "Stages", "Spectrum", "Dose", "Run"])
     try:
         result = cached_simulation(tuple(sorted(p.to_dict().items())))
     except ValueError as exc:
@@ -206,6 +289,8 @@ def main() -> None:
         stages_tab(result)
     with tabs[3]:
         dose_tab(result)
+    with tabs[4]:
+        run_tab(p)
 
 
 main()

@@ -7,6 +7,7 @@ The public scripting API (stable; sweeps, tests and the UI depend on it)::
     s.hvl_mm_al(), s.mean_energy_keV(), s.air_kerma_uGy_per_mAs(distance_cm=100)
     r = sim.simulate(sim.Params().replace(**{"tube.kvp": 90, "grid.enabled": False}))
     r.image, r.stages, r.dose, r.metrics, r.technique
+    runs = sim.run(sim.preset_params("hip_injection"))     # frames, dose series
 """
 
 import os
@@ -18,6 +19,20 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from sim.chain import Result, simulate  # noqa: E402
 from sim.params import KNOBS, Params, Technique  # noqa: E402
+from sim.presets import PRESETS, preset_params  # noqa: E402
+from sim.sequence import RunResult, run  # noqa: E402
 from sim.spectrum import Spectrum, tube_spectrum  # noqa: E402
 
-__all__ = ["KNOBS", "Params", "Result", "Spectrum", "Technique", "simulate", "tube_spectrum"]
+__all__ = [
+    "KNOBS",
+    "PRESETS",
+    "Params",
+    "Result",
+    "RunResult",
+    "Spectrum",
+    "Technique",
+    "preset_params",
+    "run",
+    "simulate",
+    "tube_spectrum",
+]

@@ -10,6 +10,8 @@ import argparse
 import json
 import sys
 
+import numpy as np
+
 EXIT_BAD_INPUT = 2
 
 
@@ -36,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     sr.add_argument("--preset", help="start from a named preset")
     sr.add_argument("--json", action="store_true", help="print JSON")
     sr.add_argument("--png", metavar="FILE", help="write the display image as PNG")
+    sr.add_argument(
+        "--sequence",
+        action="store_true",
+        help="a fluoroscopy run over run.fluoro_time_s (frames, dose pulse by pulse)",
+    )
+    sr.add_argument("--gif", metavar="FILE", help="with --sequence: write the frames as a GIF")
 
     sa = sub.add_parser("abc", help="ABC technique and dose rate over patient thickness")
     sa.add_argument("--thickness", default="10:35:2.5", metavar="FROM:TO:STEP", help="[cm]")
@@ -75,9 +83,21 @@ def _cmd_params(args: argparse.Namespace) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> None:
     from sim.chain import simulate
+    from sim.sequence import run
 
-    result = simulate(_params_from(args))
+    if args.gif and not args.sequence:
+        raise ValueError("--gif needs --sequence")
+    params = _params_from(args)
+    result = run(params) if args.sequence else simulate(params)
     report = result.summary()
+    if args.gif:
+        from PIL import Image
+
+        frames = [Image.fromarray(f) for f in result.frames]
+        step_ms = 1000.0 * float(np.median(np.diff(result.times_s))) if len(frames) > 1 else 100
+        frames[0].save(
+            args.gif, save_all=True, append_images=frames[1:], duration=int(step_ms), loop=0
+        )
     if args.png:
         from PIL import Image
 

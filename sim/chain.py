@@ -291,6 +291,15 @@ def abc_table(p: Params, thicknesses_cm) -> tuple[list[dict], float | None]:
     return rows, limit
 
 
+def _dsa_mask(p: Params, t: Technique, det: geo.DetectorGrid) -> np.ndarray:
+    """The DSA mask frame of a single image: the same scene without contrast, same
+    technique, its own noise (the next seed), as acquired before the injection."""
+    q = p.replace(**{"patient.contrast_ml": 0.0})
+    e = expected_frame(q, t)
+    rng = np.random.default_rng(p.run.seed + 1)
+    return receptor.detect(e.after_grid, q, det, rng, expected=e.detector_expected).signal
+
+
 def simulate(p: Params) -> Result:
     """Run the whole chain once.
 
@@ -311,7 +320,10 @@ def simulate(p: Params) -> Result:
     rng = np.random.default_rng(p.run.seed)
     det = scene(p.geometry, p.patient, p.run.image_px).grid
     detected = receptor.detect(e.after_grid, p, det, rng, expected=e.detector_expected)
-    proc = processing.process(detected.signal, e.flat, e.field_mask, p, det.pixel_mm)
+    mask_signal = _dsa_mask(p, t, det) if p.processing.dsa else None
+    proc = processing.process(
+        detected.signal, e.flat, e.field_mask, p, det.pixel_mm, dsa_mask_signal=mask_signal
+    )
 
     metrics = dict(e.figures)
     metrics.update(met.image_metrics(detected.signal, detected.expected, e.rois))

@@ -1841,7 +1841,8 @@ def vessel_tree(t_mm: float) -> tuple[tuple[Vec, Vec, float, int], ...]:
     Asymmetric bifurcations: the main branch keeps 0.9 of the parent radius, the side branch
     gets the rest by Murray's law, r^3 = r_main^3 + r_side^3 [5]; lengths 12 radii + 10 mm,
     branching angles 20 deg (main) and 45 deg (side), alternating sides (guesses); the tree lies
-    near mid-depth with small out-of-plane tilts, kept inside the slab. Stops below 0.5 mm
+    near mid-depth with small out-of-plane tilts, kept inside the slab; the trunk starts 60 mm
+    above the central ray so it lies inside the default field. Stops below 0.5 mm
     radius. A branch that would touch an unrelated vessel is dropped with its subtree, so
     that vessels only meet at their bifurcations.
 
@@ -1854,7 +1855,7 @@ def vessel_tree(t_mm: float) -> tuple[tuple[Vec, Vec, float, int], ...]:
     out: list[tuple[Vec, Vec, float, int]] = []
     parents: list[int] = []
     stack = [
-        (np.array([-15.0, 105.0, zc]), _unit([0.05, -1.0, 0.0]), VESSEL_ROOT_RADIUS_MM, 0, 1, -1)
+        (np.array([-15.0, 60.0, zc]), _unit([0.05, -1.0, 0.0]), VESSEL_ROOT_RADIUS_MM, 0, 1, -1)
     ]
     tilt = math.sin(math.radians(8.0))
     while stack:

@@ -710,6 +710,10 @@ def process(
     # log / DSA images are attenuation (high = fewer X-rays): flip for the fluoro convention
     flip = (mode != "linear") != invert
     v = _window_level(p, window, level, gamma, flip)
+    if dsa and m is not None:
+        # outside the collimated field a subtraction of two near-empty frames is pure noise:
+        # show the shutters black, as subtraction displays do
+        v = v * m
     return ProcessedImage(
         processed=p,
         display=to_display_uint8(v),

@@ -35,7 +35,7 @@ def test_every_widget_comes_from_the_knob_table(app):
     from sim.params import KNOBS
 
     keys = [w.key for w in (*app.slider, *app.checkbox, *app.selectbox)]
-    assert keys and all(k in KNOBS for k in keys)
+    assert keys and all(k in KNOBS for k in keys if k != "preset")
     kvp = app.slider(key="tube.kvp")
     assert (kvp.min, kvp.max, kvp.value) == (40.0, 150.0, 80.0) and "[kV]" in kvp.label
 
@@ -79,3 +79,25 @@ def test_engine_never_imports_streamlit():
             elif isinstance(node, ast.ImportFrom):
                 names = [node.module or ""]
             assert not any(n.split(".")[0] == "streamlit" for n in names), path
+
+
+def test_a_scenario_sets_the_widgets_and_its_text_shows(app):
+    from sim.presets import PRESETS
+
+    app.selectbox(key="preset").set_value("paediatric").run()
+    assert not app.exception
+    want = PRESETS["paediatric"].params()
+    assert app.checkbox(key="grid.enabled").value is want.grid.enabled is False
+    assert app.slider(key="patient.thickness_cm").value == want.patient.thickness_cm
+    assert any(PRESETS["paediatric"].text[:40] in i.value for i in app.info)
+    app.selectbox(key="preset").set_value(app.selectbox(key="preset").options[0]).run()
+    assert app.checkbox(key="grid.enabled").value is True
+
+
+def test_the_run_tab_plays_a_procedure_and_shows_its_dose(app):
+    app.number_input(key="run.fluoro_time_s").set_value(2.0).run()
+    app.button(key="run_button").click().run()
+    assert not app.exception
+    assert float(metric(app, "Run Ka,r")) > 0
+    assert any("last-image hold" in (i.proto.imgs[0].caption or "") for i in app.get("image"))
+    app.number_input(key="run.fluoro_time_s").set_value(60.0).run()

@@ -64,3 +64,26 @@ def test_bad_input_exits_2_with_one_line(args, needle):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0]
     assert "Traceback" not in r.stderr
+
+
+def test_run_sequence_writes_a_gif_and_reports_the_accumulated_dose(capsys, tmp_path):
+    gif = tmp_path / "run.gif"
+    args = ["run", "--preset", "hip_injection", "--sequence", "--json", "--gif", str(gif)]
+    args += [
+        "--set",
+        "run.image_px=64",
+        "--set",
+        "run.fluoro_time_s=4",
+        "--set",
+        "run.max_frames=8",
+    ]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["dose"]["fluoro_time_s"] == 4.0
+    assert out["dose"]["kar_mGy"] == pytest.approx(out["dose"]["kar_rate_mGy_per_min"] * 4 / 60)
+    assert gif.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
+
+
+def test_unknown_preset_exits_2():
+    r = cli("run", "--preset", "nope")
+    assert r.returncode == 2 and "hip_injection" in r.stderr
