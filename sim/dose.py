@@ -49,13 +49,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sim.geometry import TABLE_LAYERS_MM
 from sim.materials import asset_path
 from sim.units import MGY_PER_GY, NGY_PER_UGY, S_PER_MIN, UGY_PER_GY, UGY_PER_MGY
+from sim.validate import check_number
 
 if TYPE_CHECKING:  # pragma: no cover
     from sim.geometry import Geometry
@@ -197,18 +198,6 @@ def _bsf_table() -> _BsfTable:
     return _BsfTable(np.array(kvps), hvl, bsf, mq)
 
 
-def _check_finite(name: str, value: Any, lo: float, hi: float, unit: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{name}={value!r} is not a number: expected [{lo:g}, {hi:g}] {unit}"
-        ) from None
-    if not (math.isfinite(v) and lo <= v <= hi):
-        raise ValueError(f"{name}={value!r} is out of range [{lo:g}, {hi:g}] {unit}")
-    return v
-
-
 def _interp_row(hvl_row: np.ndarray, val_row: np.ndarray, hvl: float) -> float:
     """Linear in HVL inside the row; linear extrapolation (limited) outside, then clamped."""
     lo, hi = hvl_row[0], hvl_row[-1]
@@ -260,9 +249,9 @@ def backscatter_factor(kvp: float, hvl_mm_al: float, field_side_cm: float) -> fl
     H. Benmakhlouf et al., Phys. Med. Biol. 56 (2011) 7179, tables of BSF for a water phantom
     (as tabulated in PySkinDose); PUBLISHED.md (vi).
     """
-    kvp = _check_finite("kvp", kvp, 40.0, 150.0, "kV")
-    hvl_mm_al = _check_finite("hvl_mm_al", hvl_mm_al, 0.0, 30.0, "mm Al")
-    field_side_cm = _check_finite("field_side_cm", field_side_cm, 0.0, 200.0, "cm")
+    kvp = check_number("kvp", kvp, 40.0, 150.0, "kV")
+    hvl_mm_al = check_number("hvl_mm_al", hvl_mm_al, 0.0, 30.0, "mm Al")
+    field_side_cm = check_number("field_side_cm", field_side_cm, 0.0, 200.0, "cm")
     t = _bsf_table()
     sides = np.array(BSF_FIELD_SIDES_CM)
     per_side = np.array([_interp_kv_hvl(t.bsf[j], kvp, hvl_mm_al) for j in range(len(sides))])
@@ -292,8 +281,8 @@ def mu_en_ratio_water_air(kvp: float, hvl_mm_al: float) -> float:
     ----------
     H. Benmakhlouf et al., Phys. Med. Biol. 56 (2011) 7179.
     """
-    kvp = _check_finite("kvp", kvp, 40.0, 150.0, "kV")
-    hvl_mm_al = _check_finite("hvl_mm_al", hvl_mm_al, 0.0, 30.0, "mm Al")
+    kvp = check_number("kvp", kvp, 40.0, 150.0, "kV")
+    hvl_mm_al = check_number("hvl_mm_al", hvl_mm_al, 0.0, 30.0, "mm Al")
     return _interp_kv_hvl(_bsf_table().mu_en_quotient, kvp, hvl_mm_al)
 
 
@@ -340,9 +329,9 @@ def backscatter_factor_fit(kvp: float, hvl_mm_al: float, field_side_cm: float) -
     H. Benmakhlouf, A. Fransson, P. Andreo, Phys. Med. Biol. 58 (2013) 247, eq. (8);
     coefficients as in PySkinDose ``corrections.calculate_k_bs`` (github.com/rvbCMTS/PySkinDose).
     """
-    kvp = _check_finite("kvp", kvp, 40.0, 150.0, "kV")
-    h = _check_finite("hvl_mm_al", hvl_mm_al, 0.0, 30.0, "mm Al")
-    side = _check_finite("field_side_cm", field_side_cm, 0.0, 200.0, "cm")
+    kvp = check_number("kvp", kvp, 40.0, 150.0, "kV")
+    h = check_number("hvl_mm_al", hvl_mm_al, 0.0, 30.0, "mm Al")
+    side = check_number("field_side_cm", field_side_cm, 0.0, 200.0, "cm")
     c = _BSF_FIT_2013
     k = np.array([1.0, kvp, kvp * kvp])
     per_side = (k @ c[0:3]) + (k @ c[3:6]) * h + (k @ c[6:9]) * h * h
@@ -440,8 +429,8 @@ def frame_dose(
     """
     if not isinstance(table, (bool, np.bool_)):
         raise ValueError(f"table={table!r} is invalid: expected true or false")
-    mas = _check_finite("technique.mas_per_frame", technique.mas_per_frame, 0.0, 1e4, "mAs")
-    fps = 1.0 / _check_finite("technique.frame_time_s", technique.frame_time_s, 1e-3, 1e3, "s")
+    mas = check_number("technique.mas_per_frame", technique.mas_per_frame, 0.0, 1e4, "mAs")
+    fps = 1.0 / check_number("technique.frame_time_s", technique.frame_time_s, 1e-3, 1e3, "s")
     k100 = spectrum_filtered.air_kerma_uGy_per_mAs(100.0)
     kar = spectrum_filtered.air_kerma_uGy_per_mAs(geometry.irp_cm) * mas
     sid = geometry.sid_cm
@@ -523,7 +512,7 @@ def effective_dose_coefficient(region: str, cu_mm: float = 0.0) -> float:
             + ", ".join(sorted(E_PER_KAP_MSV_PER_GYCM2))
         )
     if region == "cardiac":
-        cu = _check_finite("cu_mm", cu_mm, 0.0, 10.0, "mm")
+        cu = check_number("cu_mm", cu_mm, 0.0, 10.0, "mm")
         return float(np.interp(cu, _CARDIAC_CU_MM, _CARDIAC_E_PER_KAP))
     return E_PER_KAP_MSV_PER_GYCM2[region]
 
@@ -547,7 +536,7 @@ def skin_reaction(skin_dose_Gy: float) -> tuple[str, str]:
     S. Balter et al., Radiology 254 (2010) 326, Table 1 (NCRP 168 bands); FDA 1994 / Wagner
     threshold list (PUBLISHED.md (v), [R]).
     """
-    d = _check_finite("skin_dose_Gy", skin_dose_Gy, 0.0, 1e6, "Gy")
+    d = check_number("skin_dose_Gy", skin_dose_Gy, 0.0, 1e6, "Gy")
     band = [name for lo, name in SKIN_DOSE_BANDS_GY if d >= lo][-1]
     effects = [effect for lo, effect in SKIN_REACTIONS_GY if d >= lo]
     if not effects:
@@ -582,7 +571,7 @@ def frames_in(fluoro_time_s: float, technique: Technique) -> int:
     ----------
     Definition (pulsed fluoroscopy delivers one pulse per frame period).
     """
-    t = _check_finite("fluoro_time_s", fluoro_time_s, 0.0, 1e7, "s")
+    t = check_number("fluoro_time_s", fluoro_time_s, 0.0, 1e7, "s")
     return max(1, round(t / technique.frame_time_s))
 
 
@@ -633,8 +622,8 @@ def dose_report(
     (SRDL, notifications); Balter et al., Radiology 254 (2010) 326 (skin reactions).
     """
     limit = kar_rate_limit_mGy_per_min(high_level)
-    receptor = _check_finite("receptor_nGy", receptor_nGy, 0.0, 1e12, "nGy")
-    fluoro_time_s = _check_finite("fluoro_time_s", fluoro_time_s, 0.0, 1e7, "s")
+    receptor = check_number("receptor_nGy", receptor_nGy, 0.0, 1e12, "nGy")
+    fluoro_time_s = check_number("fluoro_time_s", fluoro_time_s, 0.0, 1e7, "s")
     coeff = effective_dose_coefficient(region, technique.cu_mm)
     n = frames_in(fluoro_time_s, technique)
     fps = 1.0 / technique.frame_time_s

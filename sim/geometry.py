@@ -29,6 +29,7 @@ import numpy as np
 
 from sim.params import MIN_AIR_GAP_CM, knob
 from sim.units import MM_PER_CM
+from sim.validate import check_number
 
 IRP_FROM_ISO_CM = 15.0
 """Distance of the interventional reference point from the isocentre toward the source [cm].
@@ -48,18 +49,6 @@ TABLE_LAYERS_MM = (("carbon_fibre", 5.0), ("foam", 40.0))
 FIELD_SHAPES = ("square", "circle")
 
 _MAX_GRID_PX = 8192
-
-
-def _finite(name: str, value: float, lo: float, hi: float, unit: str) -> float:
-    """Return ``value`` as float or raise ValueError naming ``name`` and [lo, hi]."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        msg = f"{name}={value!r} is not a number: expected [{lo}, {hi}] {unit}"
-        raise ValueError(msg) from None
-    if not (math.isfinite(x) and lo <= x <= hi):
-        raise ValueError(f"{name}={value!r} is out of range [{lo}, {hi}] {unit}")
-    return x
 
 
 @dataclass(frozen=True)
@@ -307,7 +296,7 @@ class DetectorGrid:
         if not whole or not 1 <= n <= _MAX_GRID_PX:
             raise ValueError(f"n_px={n!r} is out of range: a whole number in [1, {_MAX_GRID_PX}]")
         object.__setattr__(self, "n_px", int(n))
-        object.__setattr__(self, "fov_mm", _finite("fov_mm", self.fov_mm, 1e-3, 1e4, "mm"))
+        object.__setattr__(self, "fov_mm", check_number("fov_mm", self.fov_mm, 1e-3, 1e4, "mm"))
 
     @property
     def pixel_mm(self) -> float:
@@ -430,7 +419,7 @@ def center_roi_mask(geometry: Geometry, grid: DetectorGrid, area_fraction: float
     # guess: real ABC measuring fields are central circles or rectangles covering roughly
     # 10-30 % of the image (vendor-specific); 10 % follows the project brief.
     """
-    f = _finite("area_fraction", area_fraction, 1e-6, 1.0, "")
+    f = check_number("area_fraction", area_fraction, 1e-6, 1.0, "")
     return _center_roi(geometry.field_cm, geometry.field_shape, geometry.fov_cm, grid, f)
 
 

@@ -73,6 +73,7 @@ from sim import materials
 from sim.geometry import TABLE_LAYERS_MM, DetectorGrid, Geometry, center_roi_mask
 from sim.params import PHANTOMS
 from sim.units import CM_PER_MM, MM_PER_CM
+from sim.validate import check_number
 
 VOID = "void"
 """Material name of a hole: its path is subtracted from the parent and not recorded."""
@@ -1160,17 +1161,6 @@ def build_phantom(params) -> Phantom:
     )
 
 
-def _check(name: str, value, lo: float, hi: float, unit: str) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        msg = f"{name}={value!r} is not a number: expected [{lo:g}, {hi:g}] {unit}"
-        raise ValueError(msg) from None
-    if not (math.isfinite(x) and lo <= x <= hi):
-        raise ValueError(f"{name}={value!r} is out of range [{lo:g}, {hi:g}] {unit}")
-    return x
-
-
 def make_phantom(
     name: str,
     thickness_cm: float = 22.0,
@@ -1238,10 +1228,10 @@ def make_phantom(
     """
     if name not in PHANTOMS:
         raise ValueError(f"phantom={name!r} is unknown: expected one of {', '.join(PHANTOMS)}")
-    t = _check("thickness_cm", thickness_cm, 2.0, 40.0, "cm")
-    prog = _check("needle_progress", needle_progress, 0.0, 1.0, "")
-    vol = _check("contrast_ml", contrast_ml, 0.0, 20.0, "ml")
-    conc = _check("contrast_mg_i_per_ml", contrast_mg_i_per_ml, 0.0, 400.0, "mg/ml")
+    t = check_number("thickness_cm", thickness_cm, 2.0, 40.0, "cm")
+    prog = check_number("needle_progress", needle_progress, 0.0, 1.0, "")
+    vol = check_number("contrast_ml", contrast_ml, 0.0, 20.0, "ml")
+    conc = check_number("contrast_mg_i_per_ml", contrast_mg_i_per_ml, 0.0, 400.0, "mg/ml")
     # normalise the arguments a phantom ignores, for cache hits
     if name != "hip_injection":
         prog = 0.0

@@ -43,6 +43,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from sim.validate import check_number
+
 __all__ = [
     "LOG_FLOOR",
     "ProcessedImage",
@@ -94,19 +96,6 @@ MASK_SUPPORT_FLOOR = 1e-3
 
 
 # --------------------------------------------------------------------------- validation
-
-
-def _check_scalar(name: str, value: Any, lo: float, hi: float, *, lo_open: bool = False) -> float:
-    """Return ``value`` as float, or raise ValueError naming it and the valid range."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={value!r} is not a number; valid range [{lo}, {hi}]") from None
-    bad = not math.isfinite(x) or x > hi or (x <= lo if lo_open else x < lo)
-    if bad:
-        bracket = "(" if lo_open else "["
-        raise ValueError(f"{name}={value!r} is out of range {bracket}{lo}, {hi}]")
-    return x
 
 
 def _check_image(name: str, img: Any, *, finite: bool = True) -> np.ndarray:
@@ -226,7 +215,7 @@ def to_log(img: Any, i0: float = 1.0) -> np.ndarray:
     (attenuation, Beer-Lambert law) and ch. 9 (logarithmic processing in DSA).
     """
     a = _check_image("img", img)
-    i0 = _check_scalar("i0", i0, 0.0, math.inf, lo_open=True)
+    i0 = check_number("i0", i0, 0.0, math.inf, lo_open=True)
     return _to_log(a, i0)
 
 
@@ -342,7 +331,7 @@ def gaussian_blur(img: Any, sigma_px: float) -> np.ndarray:
     31(4):532-540, 1983.
     """
     a = _check_image("img", img)
-    s = _check_scalar("sigma_px", sigma_px, 0.0, 1e4, lo_open=True)
+    s = check_number("sigma_px", sigma_px, 0.0, 1e4, lo_open=True)
     return _gaussian(a, s)
 
 
@@ -379,8 +368,8 @@ def unsharp_mask(img: Any, strength: float, radius_px: float, mask: Any = None) 
     515-523 (normalized convolution for the masked blur).
     """
     a = _check_image("img", img)
-    s = _check_scalar("strength", strength, 0.0, 20.0)
-    r = _check_scalar("radius_px", radius_px, 0.0, 1e4, lo_open=True)
+    s = check_number("strength", strength, 0.0, 20.0)
+    r = check_number("radius_px", radius_px, 0.0, 1e4, lo_open=True)
     m = _check_mask(mask, a.shape)
     return _unsharp(a, s, r, m)
 
@@ -470,8 +459,8 @@ def auto_window(
     (display window/level, automatic grey-scale processing).
     """
     a = _check_image("img", img, finite=False)
-    lo = _check_scalar("lo_pct", lo_pct, 0.0, 100.0)
-    hi = _check_scalar("hi_pct", hi_pct, 0.0, 100.0)
+    lo = check_number("lo_pct", lo_pct, 0.0, 100.0)
+    hi = check_number("hi_pct", hi_pct, 0.0, 100.0)
     if not lo < hi:
         raise ValueError(f"lo_pct={lo_pct!r} must be below hi_pct={hi_pct!r} (both in [0, 100])")
     m = _check_mask(mask, a.shape)
@@ -535,9 +524,9 @@ def window_level(
     is its continuous form).
     """
     a = _check_image("img", img, finite=False)
-    w = _check_scalar("window", window, 0.0, math.inf, lo_open=True)
-    c = _check_scalar("level", level, -math.inf, math.inf)
-    g = _check_scalar("gamma", gamma, 0.1, 10.0)
+    w = check_number("window", window, 0.0, math.inf, lo_open=True)
+    c = check_number("level", level, -math.inf, math.inf)
+    g = check_number("gamma", gamma, 0.1, 10.0)
     v = _window_level(a, w, c, g, bool(invert))
     return np.nan_to_num(v, copy=False, nan=0.0)
 
@@ -668,10 +657,10 @@ def process(
     flat = _check_image("flat_expected", flat_expected)
     _check_same_shape("flat_expected", flat, "detected_signal", raw)
     m = _check_mask(field_mask, raw.shape, "field_mask")
-    px = _check_scalar("pixel_mm", pixel_mm, 0.0, 100.0, lo_open=True)
-    gamma = _check_scalar("processing.gamma", proc.gamma, 0.1, 10.0)
-    strength = _check_scalar("processing.edge_strength", proc.edge_strength, 0.0, 20.0)
-    radius_mm = _check_scalar(
+    px = check_number("pixel_mm", pixel_mm, 0.0, 100.0, lo_open=True)
+    gamma = check_number("processing.gamma", proc.gamma, 0.1, 10.0)
+    strength = check_number("processing.edge_strength", proc.edge_strength, 0.0, 20.0)
+    radius_mm = check_number(
         "processing.edge_radius_mm", proc.edge_radius_mm, 0.0, 1e3, lo_open=True
     )
     dsa = bool(getattr(proc, "dsa", False))
@@ -700,12 +689,12 @@ def process(
             w, c = _auto_window(p, m, 1.0, 99.0)
             window = max(2.0 * max(abs(c - 0.5 * w), abs(c + 0.5 * w)), MIN_WINDOW)
         else:
-            window = _check_scalar("processing.window", proc.window, 0.0, math.inf, lo_open=True)
+            window = check_number("processing.window", proc.window, 0.0, math.inf, lo_open=True)
     elif proc.auto_window:
         window, level = _auto_window(p, m, 1.0, 99.0)
     else:
-        window = _check_scalar("processing.window", proc.window, 0.0, math.inf, lo_open=True)
-        level = _check_scalar("processing.level", proc.level, -math.inf, math.inf)
+        window = check_number("processing.window", proc.window, 0.0, math.inf, lo_open=True)
+        level = check_number("processing.level", proc.level, -math.inf, math.inf)
 
     # log / DSA images are attenuation (high = fewer X-rays): flip for the fluoro convention
     flip = (mode != "linear") != invert
@@ -727,7 +716,7 @@ def process(
 
 
 def _check_weight(weight: Any) -> float:
-    return _check_scalar("weight", weight, 0.0, 0.999)
+    return check_number("weight", weight, 0.0, 0.999)
 
 
 def recursive_filter(prev_filtered: Any, current: Any, weight: float) -> np.ndarray:
@@ -878,7 +867,7 @@ def lag_fraction(weight: float, n_frames: int) -> float:
     of recursive filtering on moving objects).
     """
     w = _check_weight(weight)
-    n = _check_scalar("n_frames", n_frames, 0.0, math.inf)
+    n = check_number("n_frames", n_frames, 0.0, math.inf)
     return w**n
 
 
@@ -905,7 +894,7 @@ def frame_average(frames: Sequence[Any] | np.ndarray, n: int) -> np.ndarray:
     Bushberg JT et al. The Essential Physics of Medical Imaging, 3rd ed., 2012, ch. 9 (frame
     averaging).
     """
-    k = _check_scalar("n", n, 1.0, 1000.0)
+    k = check_number("n", n, 1.0, 1000.0)
     if k != int(k):
         raise ValueError(f"n={n!r} must be an integer in [1, 1000]")
     x = _as_stack(frames)

@@ -96,6 +96,7 @@ from scipy import special
 
 from sim.params import II_MAX_FOV_CM
 from sim.units import MM2_PER_CM2, MM_PER_CM, MM_PER_UM, NGY_PER_UGY
+from sim.validate import check_number
 
 __all__ = [
     "Detected",
@@ -203,19 +204,6 @@ def _fmt(x: Any) -> str:
         return repr(x)
 
 
-def _check_scalar(name: str, value: Any, lo: float, hi: float, unit: str = "") -> float:
-    """Finite float in [lo, hi] or ValueError naming the argument and the range."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{name}={value!r} is not a number: expected [{lo:g}, {hi:g}] {unit}"
-        ) from None
-    if not math.isfinite(v) or not lo <= v <= hi:
-        raise ValueError(f"{name}={_fmt(value)} is out of range [{lo:g}, {hi:g}] {unit}".rstrip())
-    return v
-
-
 def _check_energy(energy_keV: Any) -> np.ndarray:
     e = np.asarray(energy_keV, dtype=np.float64)
     if e.ndim != 1 or e.size == 0:
@@ -252,7 +240,7 @@ def _fov_cm(params: Any) -> float:
 
 def _check_ii_fov(fov_cm: Any) -> float:
     lo, hi = II_FOV_RANGE_CM
-    return _check_scalar("geometry.fov_cm (image intensifier)", fov_cm, lo, hi, "cm")
+    return check_number("geometry.fov_cm (image intensifier)", fov_cm, lo, hi, "cm")
 
 
 def _layers_for(kind: str, csi_um: float) -> tuple[float, tuple[tuple[str, float], ...]]:
@@ -467,7 +455,7 @@ def deposition_moments(
     """
     if kind not in KINDS:
         raise ValueError(f"kind={kind!r} is invalid: expected one of {KINDS}")
-    csi = _check_scalar("csi_um", csi_um, 200.0, 700.0, "um")
+    csi = check_number("csi_um", csi_um, 200.0, 700.0, "um")
     e = _check_energy(energy_keV)
     thick, layers = _layers_for(kind, csi)
     r = dict(_response(thick, layers, tuple(e.tolist())))
@@ -637,7 +625,7 @@ def receptor_figures(
     Swank (1973); I. A. Cunningham, "Applied linear-systems theory", in Handbook of Medical
     Imaging Vol. 1, SPIE (2000), ch. 2: DQE(0) = QDE x I / (1 + additive/quantum variance).
     """
-    k_ngy = _check_scalar("receptor_kerma_nGy", receptor_kerma_nGy, 0.0, 1e7, "nGy")
+    k_ngy = check_number("receptor_kerma_nGy", receptor_kerma_nGy, 0.0, 1e7, "nGy")
     if k_ngy <= 0.0:
         raise ValueError(f"receptor_kerma_nGy={_fmt(receptor_kerma_nGy)} must be > 0 nGy")
     e = np.asarray(getattr(spectrum_at_receptor, "energy_keV", None), dtype=np.float64)
@@ -951,7 +939,7 @@ def vignetting(shape: tuple[int, int], pixel_mm: float, fov_cm: float) -> np.nda
     ----------
     Boone et al., Med. Phys. 18:236 (1991); Bushberg et al. (2012), ch. 9.
     """
-    px = _check_scalar("pixel_mm", pixel_mm, 1e-4, 100.0, "mm")
+    px = check_number("pixel_mm", pixel_mm, 1e-4, 100.0, "mm")
     fov = _check_ii_fov(fov_cm)
     return _vignetting_map(tuple(int(s) for s in shape), px, fov * MM_PER_CM)
 
@@ -977,7 +965,7 @@ def ii_input_mask(shape: tuple[int, int], pixel_mm: float, fov_cm: float) -> np.
     ----------
     Bushberg et al. (2012), ch. 9 (circular input phosphor).
     """
-    px = _check_scalar("pixel_mm", pixel_mm, 1e-4, 100.0, "mm")
+    px = check_number("pixel_mm", pixel_mm, 1e-4, 100.0, "mm")
     fov = _check_ii_fov(fov_cm)
     return _centred_radius_mm(tuple(int(s) for s in shape), px) <= 0.5 * fov * MM_PER_CM
 
@@ -1063,7 +1051,7 @@ def pincushion(image: Any, k: float) -> np.ndarray:
     Boone et al., Med. Phys. 18:236 (1991); Rudin, Bednarek & Wong, Med. Phys. 18:1145
     (1991) (radial third-order model of II distortion).
     """
-    kk = _check_scalar("k", k, 0.0, 0.5)
+    kk = check_number("k", k, 0.0, 0.5)
     img = np.asarray(image, dtype=np.float32)
     if img.ndim != 2 or min(img.shape) < 2:
         raise ValueError(f"image must be 2-D with at least 2x2 pixels, got shape {img.shape}")
@@ -1207,7 +1195,7 @@ def _check_maps(maps: Any) -> dict[str, np.ndarray]:
 
 def _pixel_mm_of(grid: Any, shape: tuple[int, int]) -> float:
     px = getattr(grid, "pixel_mm", grid)
-    px = _check_scalar("grid.pixel_mm", px, 1e-4, 100.0, "mm")
+    px = check_number("grid.pixel_mm", px, 1e-4, 100.0, "mm")
     n = getattr(grid, "n_px", None)
     if n is not None and int(n) != shape[-1]:
         raise ValueError(f"grid.n_px={n} does not match the maps' shape {shape}")
@@ -1657,7 +1645,7 @@ def open_field_signal(spectrum_per_frame: Any, params: Any, grid: Any) -> np.nda
     phi = np.asarray(spectrum_per_frame.fluence, dtype=np.float64)
     w = receptor_weights(params, e)
     tp = np.asarray(grid_mod.grid_transmission(params.grid, e).tp_E, dtype=np.float64)
-    sid = _check_scalar("geometry.sid_cm", params.geometry.sid_cm, 1.0, 1e4, "cm")
+    sid = check_number("geometry.sid_cm", params.geometry.sid_cm, 1.0, 1e4, "cm")
     e_mm2 = float(phi @ (w["abs_energy_keV"] * tp)) * (spectrum.REFERENCE_DISTANCE_CM / sid) ** 2
     n = int(grid.n_px)
     flat = np.full((n, n), e_mm2, dtype=np.float32)
@@ -1739,7 +1727,7 @@ def apply_lag(current: Any, previous_detected: Any, lag: float) -> np.ndarray:
     ----------
     Siewerdsen & Jaffray, Med. Phys. 26:1624 (1999).
     """
-    g = _check_scalar("receptor.lag", lag, 0.0, 0.3)
+    g = check_number("receptor.lag", lag, 0.0, 0.3)
     cur = np.asarray(current, dtype=np.float32)
     if previous_detected is None:
         return cur.copy()

@@ -89,6 +89,7 @@ import scipy.fft
 
 from sim import materials
 from sim.units import CM_PER_MM, MM_PER_CM
+from sim.validate import check_number
 
 MC_FILE = ("scatter", "scatter_mc_water.npz")
 """Location below ``assets/`` of the Monte Carlo scatter table."""
@@ -108,15 +109,6 @@ _GROUP_SPREAD_CM = 2.0  # one kernel if the thickness range in the field is narr
 # --------------------------------------------------------------------------------------------
 # input checks
 # --------------------------------------------------------------------------------------------
-def _number(name: str, value: Any, lo: float, hi: float, unit: str, lo_open=False) -> float:
-    rng = f"{'(' if lo_open else '['}{lo:g}, {hi:g}] {unit}".rstrip()
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={value!r} is not a number: expected {rng}") from None
-    if not math.isfinite(x) or x > hi or x < lo or (lo_open and x == lo):
-        raise ValueError(f"{name}={value!r} is out of range {rng}")
-    return x
 
 
 # --------------------------------------------------------------------------------------------
@@ -360,13 +352,13 @@ def spr_center(
     Sorenson & Floch, Med. Phys. 12:308 (1985) (air gap); this project's Monte Carlo
     (``assets/scatter/scatter_mc.py``).
     """
-    t = _number("water_eq_cm", water_eq_cm, 0.0, T_MAX_CM, "cm")
-    area = _number("field_area_cm2", field_area_cm2, 0.0, 1e5, "cm^2", lo_open=True)
-    k = _number("kvp", kvp, 40.0, 150.0, "kV")
-    g = _number("air_gap_cm", air_gap_cm, 0.0, 100.0, "cm")
+    t = check_number("water_eq_cm", water_eq_cm, 0.0, T_MAX_CM, "cm")
+    area = check_number("field_area_cm2", field_area_cm2, 0.0, 1e5, "cm^2", lo_open=True)
+    k = check_number("kvp", kvp, 40.0, 150.0, "kV")
+    g = check_number("air_gap_cm", air_gap_cm, 0.0, 100.0, "cm")
     m = 1.0
     if source_exit_cm is not None:
-        d = _number("source_exit_cm", source_exit_cm, 0.0, 1e4, "cm", lo_open=True)
+        d = check_number("source_exit_cm", source_exit_cm, 0.0, 1e4, "cm", lo_open=True)
         m = (d + g) / d
     spec_in = spectrum if spectrum is not None else _default_spectrum(k)
     spec, _ = _spectral_for(spec_in, weights, g)
@@ -405,7 +397,7 @@ def scatter_spectrum(spectrum: Any, water_eq_cm: float) -> np.ndarray:
     This project's Monte Carlo (``assets/scatter/scatter_mc.py``; method of Chan & Doi,
     Med. Phys. 12:152, 1985).
     """
-    t = _number("water_eq_cm", water_eq_cm, 0.0, T_MAX_CM, "cm")
+    t = check_number("water_eq_cm", water_eq_cm, 0.0, T_MAX_CM, "cm")
     e = np.asarray(spectrum.energy_keV, dtype=float)
     phi = np.asarray(spectrum.fluence, dtype=float)
     if e.ndim != 1 or phi.shape != e.shape:
@@ -728,7 +720,7 @@ def scatter_estimate(
     if not np.all(np.isfinite(t_map)) or float(t_map.min(initial=0.0)) < 0.0:
         raise ValueError("water_eq_mm must be finite and >= 0 [mm]")
 
-    gap = _number("geometry.air_gap_cm", geometry.air_gap_cm, 0.0, 100.0, "cm")
+    gap = check_number("geometry.air_gap_cm", geometry.air_gap_cm, 0.0, 100.0, "cm")
     m = float(geometry.sid_cm) / float(geometry.exit_cm)
     spec, spec_id = _spectral_for(spectrum, weights, gap)
     plan_key = (n, float(grid.fov_mm), float(geometry.field_cm), geometry.field_shape, round(m, 4))

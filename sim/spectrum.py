@@ -57,6 +57,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from sim.units import G_PER_KG, J_PER_KEV, MM2_PER_CM2, UGY_PER_GY
+from sim.validate import check_number
 
 __all__ = [
     "ANGLE_RANGE_DEG",
@@ -123,16 +124,6 @@ RQA added Al from the public SpekPy beam definitions quoted in PUBLISHED.md [S-i
 # --------------------------------------------------------------------------------------------
 # input checks
 # --------------------------------------------------------------------------------------------
-def _check_range(name: str, value: float, lo: float, hi: float, unit: str) -> float:
-    """Return ``value`` as float or raise ValueError naming it and the valid range."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        msg = f"{name}={value!r} is not a number; valid range [{lo:g}, {hi:g}] {unit}"
-        raise ValueError(msg) from None
-    if not math.isfinite(x) or x < lo or x > hi:
-        raise ValueError(f"{name}={value!r} is out of range [{lo:g}, {hi:g}] {unit}")
-    return x
 
 
 def _check_thickness(material: str, mm: float) -> float:
@@ -419,7 +410,7 @@ class Spectrum:
         ----------
         K = sum_E Phi(E) E mu_en/rho(air) (Attix 1986); NIST SRD 126 mu_en/rho of air.
         """
-        d = _check_range("distance_cm", distance_cm, 1e-3, 1e6, "cm")  # sanity bounds only
+        d = check_number("distance_cm", distance_cm, 1e-3, 1e6, "cm")  # sanity bounds only
         k100 = float(self.fluence @ _kerma_weights())
         return k100 * (REFERENCE_DISTANCE_CM / d) ** 2
 
@@ -528,8 +519,8 @@ def tube_spectrum(kvp: float = 80.0, anode_angle_deg: float = 12.0) -> Spectrum:
     Omar et al., Med. Phys. 47:4763, 2020), TASMICS-style (Hernandez & Boone, Med. Phys.
     41:042101, 2014); see the module docstring.
     """
-    k = _check_range("kvp", kvp, *KVP_RANGE, "kV")
-    a = _check_range("anode_angle_deg", anode_angle_deg, *ANGLE_RANGE_DEG, "deg")
+    k = check_number("kvp", kvp, *KVP_RANGE, "kV")
+    a = check_number("anode_angle_deg", anode_angle_deg, *ANGLE_RANGE_DEG, "deg")
     return Spectrum(
         energy_keV=ENERGY_KEV,
         fluence=_unfiltered(k, a),
@@ -562,7 +553,7 @@ def rqr_filtration_mm_al(kvp: float, hvl_mm_al: float, anode_angle_deg: float = 
     first HVL equals the nominal value.
     """
     spec = tube_spectrum(kvp, anode_angle_deg)
-    h = _check_range("hvl_mm_al", hvl_mm_al, 1e-6, 1e3, "mm Al")
+    h = check_number("hvl_mm_al", hvl_mm_al, 1e-6, 1e3, "mm Al")
     h_min = spec.hvl_mm_al()
     t_max = 100.0
     h_max = spec.filtered({_HVL_MATERIAL: t_max}).hvl_mm_al()
