@@ -139,9 +139,23 @@ def scene(g_knobs, patient, image_px: int) -> Scene:
     )
 
 
-FULL_RES_KEYS = ("quanta", "abs_energy_keV", "abs_energy2_keV2")
-"""Receptor quantities whose scatter is convolved in full; the others (air kerma, absorbed
-quanta) take the scatter's photon map times their mean per scattered photon."""
+FULL_RES_KEYS = ("quanta",)
+"""Receptor quantities whose scatter is convolved in full; the others (deposited energy and
+its second moment, air kerma, absorbed quanta) take the scatter's photon map times their mean
+per scattered photon over the scatter spectrum at the field centre (the scatter spectrum
+changes little across the field; Boone & Seibert 1988)."""
+
+
+PER_PHOTON_KEYS = ("kerma_uGy", "abs_quanta")
+"""Receptor quantities needed only as region means (receptor air kerma, QDE for DQE(0)):
+the photon-fluence map times their mean per photon of the exit spectrum at the field centre,
+instead of two more projected maps."""
+
+
+def _per_photon(fluence: np.ndarray, weights: dict, key: str) -> float:
+    """Mean of weight ``key`` per photon of a spectrum [unit of the weight]."""
+    n = float(fluence @ weights["quanta"])
+    return float(fluence @ weights[key]) / n if n > 0.0 else 0.0
 
 
 def _weighted_mean(values_E: np.ndarray, fluence: np.ndarray, w: np.ndarray) -> float:
@@ -162,12 +176,15 @@ def _expected(t, angle, al_mm, g_knobs, patient, scatter_knobs, grid_knobs, rec,
     e_keV = at_patient.energy_keV
 
     weights = receptor.receptor_weights(p, e_keV)
-    primary = projection.integrate(at_patient, paths, weights, g.sid_cm)
-    primary = {k: v * mask for k, v in primary.items()}
     centre = rois["center"]
     exit_spec = projection.transmitted_spectrum(
         at_patient, {m: float(np.mean(v[centre])) for m, v in paths.items()}
     )
+    imaged = {k: w for k, w in weights.items() if k not in PER_PHOTON_KEYS}
+    primary = projection.integrate(at_patient, paths, imaged, g.sid_cm)
+    primary = {k: v * mask for k, v in primary.items()}
+    for k in PER_PHOTON_KEYS:
+        primary[k] = primary["quanta"] * np.float32(_per_photon(exit_spec.fluence, weights, k))
 
     if scatter_knobs.enabled:
         water_eq = scatter_mod.water_equivalent_mm(paths, at_patient)
@@ -179,8 +196,7 @@ def _expected(t, angle, al_mm, g_knobs, patient, scatter_knobs, grid_knobs, rec,
         scatter_maps = dict(sc.maps)
         ss = np.asarray(scatter_spec, dtype=np.float64)
         for k in weights.keys() - full.keys():  # per scattered photon, at the scatter spectrum
-            per_photon = float(ss @ weights[k]) / float(ss @ weights["quanta"])
-            scatter_maps[k] = sc.maps["quanta"] * np.float32(per_photon)
+            scatter_maps[k] = sc.maps["quanta"] * np.float32(_per_photon(ss, weights, k))
     else:
         scatter_maps = {k: np.zeros_like(v) for k, v in primary.items()}
         spr, scatter_spec = 0.0, None
