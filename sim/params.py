@@ -201,7 +201,15 @@ class Geometry(_Section):
     table: bool = declare(True, help="Carbon-fibre table and pad in the beam below the patient.")
 
 
-PHANTOMS = ("water_slab", "hip_injection", "contrast_detail", "vessels", "step_wedge")
+PHANTOMS = (
+    "water_slab",
+    "hip_injection",
+    "contrast_detail",
+    "vessels",
+    "step_wedge",
+    "lumbar_spine",
+    "swallow",
+)
 
 
 @dataclass(frozen=True)
@@ -402,6 +410,12 @@ class Params:
             raise ValueError(
                 f"geometry.fov_cm={_fmt(g.fov_cm)} is too large for receptor.kind="
                 f"image_intensifier: its input field is at most {_fmt(II_MAX_FOV_CM)} cm"
+            )
+        tube = self.tube
+        if tube.mode == "pulsed" and tube.pulse_ms * tube.pulse_rate_pps > MS_PER_S:
+            raise ValueError(
+                f"tube.pulse_ms={_fmt(tube.pulse_ms)} is longer than the frame period"
+                f" 1/tube.pulse_rate_pps = {_fmt(round(MS_PER_S / tube.pulse_rate_pps, 2))} ms"
             )
         if g.source_iso_cm >= g.sid_cm:
             raise ValueError(

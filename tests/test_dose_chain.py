@@ -119,3 +119,11 @@ def test_dose_is_linear_in_fluoro_time_and_mas():
     b = simulate(**kw, **{"run.fluoro_time_s": 60.0, "tube.ma": 20.0}).dose
     for key in ("kar_mGy", "kap_Gycm2", "skin_dose_mGy"):
         assert b[key] == pytest.approx(4 * a[key], rel=1e-9)
+
+
+def test_rate_at_the_cfr_compliance_point_is_reported():
+    """21 CFR 1020.32(e) C-arm point: 30 cm from the receptor toward the source; with the IRP
+    at 55 cm and the point at 70 cm (SID 100) the rates differ by (70/55)^2."""
+    d = simulate(**FAST).dose
+    ratio = d["kar_rate_mGy_per_min"] / d["cfr_point_rate_mGy_per_min"]
+    assert ratio == pytest.approx((70.0 / 55.0) ** 2, rel=1e-6)

@@ -85,3 +85,12 @@ def test_technique_mas_per_frame():
     assert t.mas_per_frame == pytest.approx(0.1)
     c = technique_from(Params().replace(**{"tube.mode": "continuous", "tube.ma": 3}))
     assert c.pulse_rate_pps == 30 and c.mas_per_frame == pytest.approx(0.1)
+
+
+def test_pulse_cannot_outlast_the_frame():
+    with pytest.raises(ValueError, match=r"tube.pulse_ms=100 .*tube.pulse_rate_pps"):
+        Params().replace(**{"tube.pulse_ms": 100.0, "tube.pulse_rate_pps": 30.0})
+    # continuous mode ignores the pulse width
+    Params().replace(
+        **{"tube.pulse_ms": 100.0, "tube.pulse_rate_pps": 30.0, "tube.mode": "continuous"}
+    )
