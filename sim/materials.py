@@ -65,6 +65,7 @@ __all__ = [
     "check_material",
     "check_energy",
     "composition",
+    "barium_material",
     "contrast_material",
     "density_g_cm3",
     "known_materials",
@@ -101,6 +102,16 @@ _CONTRAST_DENSITY_PER_MG_I_PER_ML = 1.163e-3  # [g/ml per mg I/ml]
 CONTRAST_MAX_MG_I_PER_ML = 400.0  # [mg I/ml], params.py range
 # Iohexol C19H26I3N3O9 (molar mass 821.14 g/mol): iodine is 3 * 126.904 / 821.14 of its mass.
 _IOHEXOL_FORMULA = "C19H26I3N3O9"
+# Barium sulfate (barite), density 4.49 g/cm3 (CRC Handbook of Chemistry and Physics, physical
+# constants of inorganic compounds [R]).
+_BASO4_DENSITY_G_CM3 = 4.49
+BARIUM_W_V_PERCENT = 60.0
+"""Default BaSO4 concentration of the ``"barium"`` suspension [% w/v, g per 100 ml].
+
+Commercial suspensions span about 40-250 % w/v: thin liquids for swallow studies ~40 % w/v
+(e.g. Varibar Thin Liquid), E-Z-Paque reconstituted ~60 % w/v, E-Z-HD for double-contrast
+studies 250 % w/v (manufacturer labels, E-Z-EM/Bracco [R]); 60 % w/v is the default here."""
+BARIUM_MAX_W_V_PERCENT = 250.0  # [% w/v], densest common product (E-Z-HD)
 
 
 # --------------------------------------------------------------------------- assets
@@ -633,6 +644,44 @@ def _iohexol_iodine_fraction() -> float:
     return dict(zip(parsed["Elements"], parsed["massFractions"], strict=True))[53]
 
 
+def barium_material(w_v_percent: float = BARIUM_W_V_PERCENT) -> str:
+    """Register a barium sulfate suspension in water at a w/v concentration.
+
+    Model: ``c`` g of BaSO4 per 100 ml of suspension, the rest water, with additive volumes
+    (BaSO4 4.49 g/cm3): density ``rho = c' + 1.0 (1 - c' / 4.49)`` with ``c' = c / 100``
+    [g/ml], e.g. 1.47 g/ml at 60 % w/v; suspending agents and flavourings (a few % of the mass)
+    are neglected (a modelling choice). The default concentration is registered as
+    ``"barium"``.
+
+    Parameters
+    ----------
+    w_v_percent : float
+        BaSO4 concentration, (0, 250] [% w/v].
+
+    Returns
+    -------
+    str
+        ``"barium"`` at the default concentration, else e.g. ``"barium40wv"``.
+
+    References
+    ----------
+    BaSO4 density: CRC Handbook of Chemistry and Physics (barite 4.49 g/cm3) [R]. Product
+    concentrations 40-250 % w/v: E-Z-EM/Bracco labels (Varibar, E-Z-Paque, E-Z-HD) [R].
+    """
+    valid = f"(0, {BARIUM_MAX_W_V_PERCENT:g}] % w/v"
+    c = _finite_float(w_v_percent, "w_v_percent", valid)
+    if not 0.0 < c <= BARIUM_MAX_W_V_PERCENT:
+        raise ValueError(f"w_v_percent={w_v_percent} is out of range {valid}")
+    c = round(c, 1)
+    name = "barium" if c == BARIUM_W_V_PERCENT else f"barium{c:g}wv"
+    if name in _REGISTRY:
+        return name
+    g_per_ml = c / 100.0  # percent w/v -> g/ml
+    rho = g_per_ml + density_g_cm3("water") * (1.0 - g_per_ml / _BASO4_DENSITY_G_CM3)
+    register_mixture(name, {"BaSO4": g_per_ml / rho, "water": 1.0 - g_per_ml / rho}, rho)
+    return name
+
+
 def _register_iohexol() -> None:
     parsed = xraylib.CompoundParser(_IOHEXOL_FORMULA)
     elems = tuple(zip(parsed["Elements"], parsed["massFractions"], strict=True))
@@ -642,6 +691,13 @@ def _register_iohexol() -> None:
 
 
 _register_iohexol()
+
+
+def _register_barium() -> None:
+    parsed = xraylib.CompoundParser("BaSO4")
+    elems = tuple(zip(parsed["Elements"], parsed["massFractions"], strict=True))
+    _add_elemental(_REGISTRY, "BaSO4", elems, _BASO4_DENSITY_G_CM3, "barium sulfate (barite)")
+    barium_material()
 
 
 # --------------------------------------------------------------------------- energies
@@ -1004,3 +1060,6 @@ def mu_per_mm(material: str, energy_keV: object) -> np.ndarray:
     Hubbell & Seltzer, NIST SRD 126.
     """
     return mu_rho(material, energy_keV) * density_g_cm3(material) / MM_PER_CM
+
+
+_register_barium()  # after _finite_float is defined

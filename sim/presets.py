@@ -114,19 +114,25 @@ _ALL = (
     ),
     _preset(
         "lumbar_epidural",
-        "Lumbar epidural / facet injection (water-slab stand-in)",
-        """A transforaminal epidural injection is screened for about 36 s at 15 pulses/s (a
-        published series used 70 kV and 16 ms pulses; here ABC chooses). The simulator has no
-        spine: a 24 cm water slab stands in for the lumbar region, so this preset is about
-        technique and dose, not anatomy. Compare 15, 7.5 and 3 pulses/s, and ABC in its low
-        and normal modes.""",
+        "Lumbar interlaminar epidural injection (prone, AP)",
+        """A 22 G spinal needle is advanced from a right paramedian entry into the L3-L4
+        epidural space of a prone adult (24 cm AP) in 20 s at 15 pulses/s, then 3 ml of
+        iodinated contrast spread up and down the canal: 36 s of fluoroscopy, as in a published
+        series (70 kV, 16 ms pulses; here ABC chooses). Find the pedicles, the spinous
+        processes and the interlaminar window; compare 15, 7.5 and 3 pulses/s, and ABC in its
+        low and normal modes.""",
         {
-            "patient.phantom": "water_slab",
-            "patient.thickness_cm": 24.0,  # guess: adult lumbar AP water-equivalent
+            "patient.phantom": "lumbar_spine",
+            "patient.thickness_cm": 24.0,  # guess: adult lower abdomen, AP
+            "patient.contrast_ml": 3.0,  # guess: epidurogram volume before the steroid
+            "patient.contrast_mg_i_per_ml": 240.0,  # guess: iohexol 240, a myelographic agent
             "tube.mode": "pulsed",
             "tube.pulse_rate_pps": 15.0,
             "geometry.field_cm": 15.0,
             "run.fluoro_time_s": 36.0,
+            "sequence.needle_s": 20.0,  # guess
+            "sequence.inject_s": 24.0,  # guess
+            "sequence.fill_s": 8.0,  # guess
             "dose.region": "abdomen",
         },
         "Kim et al., ASSR 2012: 70 kV, 15 p/s, 16 ms, mean 36 s (transforaminal)",
@@ -134,17 +140,16 @@ _ALL = (
     ),
     _preset(
         "barium_swallow",
-        "Swallow study, continuous fluoroscopy (vessel phantom stand-in)",
+        "Swallow study, continuous fluoroscopy (lateral neck, barium)",
         """Videofluoroscopy of swallowing runs continuously at 30 frames/s for about three
-        minutes through the neck. The bolus is stood in for by the vessel phantom filling with
-        iodinated contrast (barium is not modelled) in a 12 cm soft-tissue neck. Switch
-        tube.mode to pulsed at 15 or 7.5 pulses/s and see what happens to the KAP and to the
-        image noise.""",
+        minutes through the side of the neck: a 10 ml bolus of barium sulfate suspension
+        (60 % w/v) runs down the oesophagus in front of the cervical spine, behind the airway.
+        Switch tube.mode to pulsed at 15 or 7.5 pulses/s and see what happens to the KAP and
+        to the image noise.""",
         {
-            "patient.phantom": "vessels",
-            "patient.thickness_cm": 12.0,  # guess: lateral neck
+            "patient.phantom": "swallow",
+            "patient.thickness_cm": 12.0,  # guess: lateral neck width
             "patient.contrast_ml": 10.0,  # guess: one bolus
-            "patient.contrast_mg_i_per_ml": 370.0,
             "tube.mode": "continuous",
             "geometry.field_cm": 20.0,
             "run.fluoro_time_s": 171.0,

@@ -4,10 +4,11 @@
 rate (continuous mode: 30 frames/s, beam always on). Each pulse is one frame:
 
 Content at time ``t`` (:func:`content_at`)
-    Hip injection: needle progress ``clip(t / sequence.needle_s, 0, 1)``; contrast volume
-    ``patient.contrast_ml * clip((t - sequence.inject_s) / sequence.fill_s, 0, 1)``. Vessels:
-    the same contrast ramp (a bolus filling the tree from its root: the first frame is the DSA
-    mask). Other phantoms: static, only the noise changes. Optional periodic motion of the
+    Hip injection and lumbar spine (epidural): needle progress ``clip(t / sequence.needle_s, 0,
+    1)``; contrast volume ``patient.contrast_ml * clip((t - sequence.inject_s) /
+    sequence.fill_s, 0, 1)``. Vessels: the same contrast ramp (a bolus filling the tree from its
+    root: the first frame is the DSA mask); swallow: the same ramp for the barium bolus. Other
+    phantoms: static, only the noise changes. Optional periodic motion of the
     patient (breathing, swallowing) by ``sequence.motion_mm * sin(2 pi t /
     sequence.motion_period_s)`` along the image y axis, under a fixed collimator.
 
@@ -92,6 +93,12 @@ the 68 mm path of the adult hip, about 1.2 mm on the image)."""
 CONTRAST_STEPS = 8
 """The contrast volume is quantised to 1/8 of ``patient.contrast_ml`` (a modelling choice)."""
 
+NEEDLE_PHANTOMS = ("hip_injection", "lumbar_spine")
+"""Phantoms whose needle advances during a run."""
+
+CONTRAST_PHANTOMS = ("hip_injection", "vessels", "lumbar_spine", "swallow")
+"""Phantoms whose contrast (or barium bolus) arrives during a run."""
+
 ABC_DRIFT = 0.10
 """Relative drift of the receptor air kerma per frame that makes ABC re-solve [-].
 
@@ -135,10 +142,10 @@ def content_at(params: Params, times_s: Any) -> dict[str, np.ndarray]:
     Returns
     -------
     dict of str to numpy.ndarray
-        ``needle_progress`` (quantised to 1/:data:`NEEDLE_STEPS`; hip only, else the knob)
-        [-], ``contrast_ml`` (quantised to 1/:data:`CONTRAST_STEPS` of the knob; hip and
-        vessels, else the knob) [ml] and ``shift_mm`` (patient displacement along y, not
-        quantised) [mm], each of the shape of ``times_s``.
+        ``needle_progress`` (quantised to 1/:data:`NEEDLE_STEPS`; :data:`NEEDLE_PHANTOMS`,
+        else the knob) [-], ``contrast_ml`` (quantised to 1/:data:`CONTRAST_STEPS` of the
+        knob; :data:`CONTRAST_PHANTOMS`, else the knob) [ml] and ``shift_mm`` (patient
+        displacement along y, not quantised) [mm], each of the shape of ``times_s``.
 
     References
     ----------
@@ -153,12 +160,12 @@ def content_at(params: Params, times_s: Any) -> dict[str, np.ndarray]:
         raise ValueError("times_s must be finite and >= 0 [s]")
     pt, sq = params.patient, params.sequence
     phantom = pt.phantom
-    if phantom == "hip_injection":
+    if phantom in NEEDLE_PHANTOMS:
         prog = _ramp(t / sq.needle_s) if sq.needle_s > 0.0 else np.ones_like(t)
         prog = np.round(prog * NEEDLE_STEPS) / NEEDLE_STEPS
     else:
         prog = np.full_like(t, pt.needle_progress)
-    if phantom in ("hip_injection", "vessels") and pt.contrast_ml > 0.0:
+    if phantom in CONTRAST_PHANTOMS and pt.contrast_ml > 0.0:
         frac = _ramp((t - sq.inject_s) / sq.fill_s)
         vol = pt.contrast_ml * np.round(frac * CONTRAST_STEPS) / CONTRAST_STEPS
     else:
@@ -812,7 +819,9 @@ def run(params: Params, progress: Callable[[float], Any] | None = None) -> RunRe
 
 __all__ = [
     "ABC_DRIFT",
+    "CONTRAST_PHANTOMS",
     "CONTRAST_STEPS",
+    "NEEDLE_PHANTOMS",
     "NEEDLE_STEPS",
     "RunResult",
     "content_at",

@@ -344,3 +344,126 @@ def test_bad_shapes():
         ph.Phantom("x", (ph.Slab(material="unobtainium", z0_mm=0.0, z1_mm=1.0),))
     with pytest.raises(ValueError, match="parent"):
         ph.Phantom("x", (ph.Slab(material="water", z0_mm=0.0, z1_mm=1.0, parent=0),))
+
+
+# ---- lumbar spine and swallow ------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "thickness_cm"),
+    [("lumbar_spine", 12.0), ("lumbar_spine", 24.0), ("lumbar_spine", 36.0), ("swallow", 12.0)],
+)
+def test_spine_and_neck_shapes_nest_without_overlaps(name, thickness_cm):
+    """Children lie in their parents; vertebrae, airway and contrast do not overlap."""
+    p = ph.make_phantom(name, thickness_cm=thickness_cm, contrast_ml=20.0)
+    no_needle = ph.Phantom(name, tuple(s for s in p.shapes if s.label != "needle"))
+    assert ph.overlap_report(no_needle, samples=1500) == []
+
+
+def test_lumbar_vertebra_is_adult_sized_and_spine_posterior():
+    """Body 45 mm wide, 30 mm tall (typical adult L3, Panjabi 1992); prone: spine near exit."""
+    p = ph.make_phantom("lumbar_spine", thickness_cm=24.0, contrast_ml=0.0)
+    bodies = [s for s in p.shapes if s.label == "L3" and isinstance(s, ph.Cylinder)]
+    body = max(bodies, key=lambda s: s.radius_mm)
+    assert 2 * body.radius_mm == pytest.approx(45.0) and body.length_mm == pytest.approx(30.0)
+    assert 120.0 < body.start_mm[2] < 240.0 - 50.0  # posterior half, anterior of the canal
+
+
+def test_lumbar_needle_stays_out_of_bone_and_tip_moves_with_progress():
+    grid = DetectorGrid(256, 300.0)
+    top = {}
+    for prog in (0.0, 0.5, 1.0):
+        p = ph.make_phantom("lumbar_spine", needle_progress=prog, contrast_ml=0.0)
+        steel = ph.path_lengths(p, GEOM, grid)["steel"]
+        assert (steel > 0.05).sum() > 10  # a line, not a dot
+        r, _ = np.nonzero(steel > 0.02)
+        top[prog] = r.min()  # the needle points cranially: the tip is its top end
+        bones = [s for s in p.shapes if s.material.startswith("bone")]
+        rng = np.random.default_rng(2)
+        for needle in (s for s in p.shapes if s.label == "needle" and s.material == "steel"):
+            pts = ph._sample_in(needle, 2000, rng)
+            assert not any(b.contains(pts).any() for b in bones)
+        tubes = [s for s in p.shapes if s.label == "needle" and s.material == "steel"]
+        assert (
+            min(abs(sum(t.length_mm for t in tubes) - L) for L in ph.SPINAL_NEEDLE_LENGTHS_MM)
+            < 1e-6
+        )
+    assert top[0.0] > top[0.5] > top[1.0]
+    rois = ph.roi_masks(p, GEOM, grid)
+    assert rois["needle_tip"].any() and (steel[rois["needle_tip"]] > 0).any()
+
+
+def test_epidural_contrast_volume_in_path_maps_equals_contrast_ml():
+    """Iodinated-contrast volume recovered from the lumbar path maps = contrast_ml (5 %)."""
+    grid = DetectorGrid(256, 300.0)
+    vols = {}
+    for ml in (1.0, 3.0, 6.0):
+        p = ph.make_phantom("lumbar_spine", contrast_ml=ml, contrast_mg_i_per_ml=240.0)
+        contrast = ph.path_lengths(p, GEOM, grid)["water+I240"]
+        depth = next(s for s in p.shapes if s.label == "contrast").center_mm[2]
+        vols[ml] = _volume_from_map(contrast, grid, GEOM, depth) / 1000.0
+        assert vols[ml] == pytest.approx(ml, rel=0.05)
+        assert ph.epidural_layer(ml)[2] == pytest.approx(ml, rel=1e-9)
+    assert vols[1.0] < vols[3.0] < vols[6.0]
+    none = ph.path_lengths(ph.make_phantom("lumbar_spine", contrast_ml=0.0), GEOM, grid)
+    assert not any("+I" in k for k in none)
+
+
+def test_barium_column_grows_with_bolus_volume():
+    """Barium volume from the path maps = contrast_ml (5 %); none without a bolus."""
+    grid = DetectorGrid(256, 300.0)
+    vols = {}
+    for ml in (2.0, 5.0, 10.0):
+        p = ph.make_phantom("swallow", thickness_cm=12.0, contrast_ml=ml)
+        barium = ph.path_lengths(p, GEOM, grid)["barium"]
+        vols[ml] = _volume_from_map(barium, grid, GEOM, 60.0) / 1000.0
+        assert vols[ml] == pytest.approx(ml, rel=0.05)
+    assert vols[2.0] < vols[5.0] < vols[10.0]
+    # the iodine concentration knob does not apply to barium (same cached phantom)
+    assert ph.make_phantom("swallow", contrast_ml=5.0, contrast_mg_i_per_ml=100.0) is (
+        ph.make_phantom("swallow", contrast_ml=5.0, contrast_mg_i_per_ml=300.0)
+    )
+    empty = ph.path_lengths(ph.make_phantom("swallow", contrast_ml=0.0), GEOM, grid)
+    assert "barium" not in empty and "air" in empty and "bone_cortical" in empty
+
+
+def test_barium_suspension_holds_its_w_v_concentration():
+    """60 % w/v: 0.60 g BaSO4 per ml; additive-volume density 1 + 0.6 (1 - 1/4.49) g/ml."""
+    from sim import materials
+
+    for wv in (40.0, 60.0, 250.0):
+        name = materials.barium_material(wv)
+        rho = materials.density_g_cm3(name)
+        ba = materials.composition(name)["Ba"]
+        ba_in_baso4 = materials.composition("BaSO4")["Ba"]
+        assert rho * ba / ba_in_baso4 == pytest.approx(wv / 100.0, rel=1e-9)
+        assert rho == pytest.approx(1.0 + wv / 100.0 * (1.0 - 1.0 / 4.49), rel=1e-3)
+    assert materials.barium_material() == "barium"
+    with pytest.raises(ValueError, match="w_v_percent"):
+        materials.barium_material(300.0)
+
+
+def test_presets_and_runs_use_the_new_phantoms():
+    from sim import sequence
+    from sim.presets import preset_params
+
+    lumbar = preset_params("lumbar_epidural")
+    assert lumbar.patient.phantom == "lumbar_spine"
+    assert preset_params("barium_swallow").patient.phantom == "swallow"
+    c = sequence.content_at(lumbar, [0.0, 10.0, 40.0])
+    assert c["needle_progress"][0] < c["needle_progress"][1] < c["needle_progress"][2] == 1.0
+    assert c["contrast_ml"][0] == 0.0 and c["contrast_ml"][2] == lumbar.patient.contrast_ml
+    s = sequence.content_at(preset_params("barium_swallow"), [0.0, 100.0])
+    assert s["contrast_ml"][0] == 0.0 < s["contrast_ml"][1]
+
+
+@pytest.mark.parametrize("name", ["lumbar_spine", "swallow"])
+def test_new_phantoms_run_through_the_chain(name):
+    import sim
+
+    p = Params().replace(
+        **{"patient.phantom": name, "patient.contrast_ml": 3.0, "run.image_px": 96}
+    )
+    r = sim.simulate(p)
+    assert np.isfinite(np.asarray(r.image)).all()
+    for key in ("snr", "cnr", "contrast", "receptor_nGy_per_frame"):
+        assert math.isfinite(r.metrics[key]), key
+    assert r.metrics["contrast"] > 0.0  # contrast (iodine or barium) darker than background
