@@ -1648,6 +1648,9 @@ def open_field_signal(spectrum_per_frame: Any, params: Any, grid: Any) -> np.nda
     sid = check_number("geometry.sid_cm", params.geometry.sid_cm, 1.0, 1e4, "cm")
     e_mm2 = float(phi @ (w["abs_energy_keV"] * tp)) * (spectrum.REFERENCE_DISTANCE_CM / sid) ** 2
     n = int(grid.n_px)
+    if params.receptor.kind == "flat_panel":
+        # the panel's blur is normalised with reflecting edges: a uniform input stays uniform
+        return np.full((n, n), e_mm2 * float(grid.pixel_mm) ** 2, dtype=np.float32)
     flat = np.full((n, n), e_mm2, dtype=np.float32)
     return expected_signal({"abs_energy_keV": flat}, params, grid)
 
