@@ -578,6 +578,27 @@ def needle_shapes(
     return tube, lumen
 
 
+class _ShapeList(list):
+    """Shapes of a phantom under construction; ``add`` returns the index a child names as its
+    ``parent``."""
+
+    def __init__(self, shapes: tuple = (), scale: float = 1.0) -> None:
+        super().__init__(shapes)
+        self.scale = scale
+
+    def add(self, shape: Shape) -> int:
+        """Append ``shape``; its index [-]."""
+        self.append(shape)
+        return len(self) - 1
+
+    def add_shelled(self, outer: Shape, shell_mm: float, core: str = "bone_cancellous") -> int:
+        """Append a bone of cortical ``outer`` with a ``core`` inside, the shell scaled with the
+        anatomy; the index of the outer shape [-]."""
+        i = self.add(outer)
+        self.add(shelled(outer, shell_mm * self.scale, core, i))
+        return i
+
+
 def shelled(
     outer: Shape, shell_mm: float, core_material: str, outer_index: int, label: str = ""
 ) -> Shape:
@@ -1371,16 +1392,8 @@ def _hip_anatomy(t_mm: float):
     def P(x, y, dz):
         return (x * s, y * s, zj + dz * s)
 
-    shapes: list[Shape] = []
-
-    def add(shape: Shape) -> int:
-        shapes.append(shape)
-        return len(shapes) - 1
-
-    def add_shelled(outer: Shape, shell: float, core: str) -> int:
-        i = add(outer)
-        add(shelled(outer, shell * s, core, i))
-        return i
+    shapes = _ShapeList(scale=s)
+    add, add_shelled = shapes.add, shapes.add_shelled
 
     fat_i = add(
         Cylinder(
@@ -1649,13 +1662,10 @@ def hip_contrast_layers(t_mm: float, contrast_ml: float) -> tuple[float, float, 
 
 def _hip(t_mm: float, progress: float, vol_ml: float, conc: float) -> Phantom:
     bones, k = _hip_anatomy(t_mm)
-    shapes = list(bones)
     s, J, R, u_n, v_n = k["s"], k["J"], k["R"], k["u_n"], k["v_n"]
+    shapes = _ShapeList(bones, scale=s)
+    add = shapes.add
     body, fat_i = k["body"], k["fat"]
-
-    def add(shape: Shape) -> int:
-        shapes.append(shape)
-        return len(shapes) - 1
 
     # contrast pocket in the capsule: film over the head + sleeve around the neck
     t_f = t_s = 0.0
@@ -2097,16 +2107,8 @@ def _lumbar_anatomy(t_mm: float):
     a_out, b_out = LUMBAR_WIDTH_PER_THICKNESS * t_mm / 2.0, t_mm / 2.0
     pitch = v["body_height"] + v["disc"]
     levels = (("L2", 1.5), ("L3", 0.5), ("L4", -0.5), ("L5", -1.5))  # L3-L4 disc on the axis
-    shapes: list[Shape] = []
-
-    def add(shape: Shape) -> int:
-        shapes.append(shape)
-        return len(shapes) - 1
-
-    def add_shelled(outer: Shape, shell: float) -> int:
-        i = add(outer)
-        add(shelled(outer, shell * s, "bone_cancellous", i))
-        return i
+    shapes = _ShapeList(scale=s)
+    add, add_shelled = shapes.add, shapes.add_shelled
 
     body = add(
         Cylinder(
@@ -2339,16 +2341,8 @@ def _neck_anatomy(t_mm: float):
     # side to the other); the oesophagus lies on the central ray
     a_ap = NECK_DEPTH_PER_THICKNESS * t_mm / 2.0
     x_neck = -20.0 * s  # neck centre: the oesophagus is 2 cm anterior of it  # guess
-    shapes: list[Shape] = []
-
-    def add(shape: Shape) -> int:
-        shapes.append(shape)
-        return len(shapes) - 1
-
-    def add_shelled(outer: Shape, shell: float) -> int:
-        i = add(outer)
-        add(shelled(outer, shell * s, "bone_cancellous", i))
-        return i
+    shapes = _ShapeList(scale=s)
+    add, add_shelled = shapes.add, shapes.add_shelled
 
     body = add(
         Cylinder(
