@@ -278,19 +278,20 @@ def main() -> None:
     tabs = st.tabs(["Image", "Stages", "Spectrum", "Dose", "Run"])
     try:
         result = cached_simulation(tuple(sorted(p.to_dict().items())))
-    except ValueError as exc:
+        views = (
+            (tabs[0], image_tab, result),
+            (tabs[1], stages_tab, result),
+            (tabs[2], lambda r: spectrum_tab(p, r), result),
+            (tabs[3], dose_tab, result),
+            (tabs[4], run_tab, p),
+        )
+        for tab, view, arg in views:
+            with tab:
+                view(arg)
+    except ValueError as exc:  # a combination of settings the physics does not allow
         st.error(str(exc))
-        return
-    with tabs[2]:
-        spectrum_tab(p, result)
-    with tabs[0]:
-        image_tab(result)
-    with tabs[1]:
-        stages_tab(result)
-    with tabs[3]:
-        dose_tab(result)
-    with tabs[4]:
-        run_tab(p)
+    except Exception as exc:  # noqa: BLE001 - a student sees a message, never a traceback
+        st.error(f"The simulation failed ({type(exc).__name__}: {exc}). Please report it.")
 
 
 main()
