@@ -20,7 +20,7 @@ averaged over the angular distribution of the scatter reaching the receptor::
 
 ``p(theta)`` is the Monte Carlo distribution of the polar angle of scattered photons reaching
 the centre of a 30 x 30 cm field behind 15-25 cm of water at a 5 cm air gap, from
-``assets/scatter/scatter_mc.py`` (mean angle 34 deg): a thick water phantom, a large field
+``tools/scatter_mc.py`` (mean angle 34 deg): a thick water phantom, a large field
 and the grid close to it, as grids are characterised (IEC 60627 [4]_; # guess: that standard's
 exact phantom geometry was not checked). Real scatter angles narrow as the air gap grows
 (mean 21 deg at a 20 cm gap), which would raise Ts; that dependence is not modelled.
@@ -106,7 +106,7 @@ _SCATTER_THETA_PER_MILLE = (
 SCATTER_THETA_PDF = np.array(_SCATTER_THETA_PER_MILLE) / 1000.0
 """Probability of each 2-degree polar-angle bin for scattered photons reaching the receptor.
 
-Monte Carlo (``assets/scatter/scatter_mc.py``, file ``scatter_mc_water.npz``, angle case
+Monte Carlo (``tools/scatter_mc.py``, file ``scatter_mc_water.npz``, angle case
 gap 5 cm / field radius 16.9 cm): pencil-beam scatter of 15-25 cm water slabs, reciprocity for a
 uniform 30 x 30 cm field (equal-area circle), averaged over 50, 60, 70, 80 keV and 15, 20,
 25 cm (each normalised). Quanta-weighted. Mean polar angle 33.6 deg."""
@@ -266,7 +266,7 @@ def grid_transmission(
     ----------
     Day & Dance, Phys. Med. Biol. 28:1429 (1983) (transmission averaged over the strip period);
     Chan & Doi, Phys. Med. Biol. 27:785 (1982) (grid geometry and performance); scatter angular
-    distribution from this project's Monte Carlo (``assets/scatter/scatter_mc.py``); lead,
+    distribution from this project's Monte Carlo (``tools/scatter_mc.py``); lead,
     interspace and cover attenuation from NIST XCOM via ``sim.materials``.
     """
     given = {"enabled": enabled, "ratio": ratio, "lines_per_cm": lines_per_cm}

@@ -28,7 +28,7 @@ Where the numbers come from
 ---------------------------
 ``SPRinf(E, t)``, the PSF ``F(R; E, t, g)`` and the mean energy of the scatter come from a
 Monte Carlo simulation of monoenergetic pencil beams (20-150 keV) in water slabs (2-40 cm),
-scored at air gaps of 0-100 cm (``assets/scatter/scatter_mc.py`` ->
+scored at air gaps of 0-100 cm (``tools/scatter_mc.py`` ->
 ``assets/scatter/scatter_mc_water.npz``): the method of Boone & Seibert [1]_ and Chan & Doi
 [6]_, with NIST XCOM cross sections (xraylib), Klein-Nishina with the incoherent scattering
 function, and Rayleigh with form factors. The same simulation reproduces the backscatter
@@ -350,7 +350,7 @@ def spr_center(
     ----------
     Boone & Seibert, Med. Phys. 15:713 (1988) (scatter PSF of water slabs by Monte Carlo);
     Sorenson & Floch, Med. Phys. 12:308 (1985) (air gap); this project's Monte Carlo
-    (``assets/scatter/scatter_mc.py``).
+    (``tools/scatter_mc.py``).
     """
     t = check_number("water_eq_cm", water_eq_cm, 0.0, T_MAX_CM, "cm")
     area = check_number("field_area_cm2", field_area_cm2, 0.0, 1e5, "cm^2", lo_open=True)
@@ -394,7 +394,7 @@ def scatter_spectrum(spectrum: Any, water_eq_cm: float) -> np.ndarray:
 
     References
     ----------
-    This project's Monte Carlo (``assets/scatter/scatter_mc.py``; method of Chan & Doi,
+    This project's Monte Carlo (``tools/scatter_mc.py``; method of Chan & Doi,
     Med. Phys. 12:152, 1985).
     """
     t = check_number("water_eq_cm", water_eq_cm, 0.0, T_MAX_CM, "cm")
@@ -703,7 +703,7 @@ def scatter_estimate(
     ----------
     Boone & Seibert, Med. Phys. 15:713 and 15:721 (1988); Love & Kruger, Med. Phys. 14:178
     (1987); Sun & Star-Lack, Phys. Med. Biol. 55:6695 (2010) (thickness-adaptive kernels);
-    this project's Monte Carlo (``assets/scatter/scatter_mc.py``).
+    this project's Monte Carlo (``tools/scatter_mc.py``).
     """
     if not isinstance(primary, Mapping) or not primary:
         raise ValueError("primary must be a non-empty mapping key -> image")

@@ -23,7 +23,7 @@ sim/grid.py embeds the angular distribution of one case (20 cm water, 30 x 30 cm
 
 Run from the repository root (about two minutes on one core)::
 
-    nice -n 10 .venv/bin/python assets/scatter/scatter_mc.py
+    nice -n 10 .venv/bin/python tools/scatter_mc.py
 
 Physics (the method of Boone & Seibert, Med Phys 15:713, 1988, and Chan & Doi, Med Phys
 12:152, 1985):
@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import xraylib
 
-OUT = Path(__file__).resolve().with_name("scatter_mc_water.npz")
+OUT = Path(__file__).resolve().parents[1] / "assets" / "scatter" / "scatter_mc_water.npz"
 ENERGIES_KEV = np.array([20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 100.0, 120.0, 150.0])
 THICKNESSES_CM = np.array([2.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0])
 N_PHOTONS = 150_000
@@ -204,7 +204,7 @@ ANGLE_CASES = (
 
 def _mu_en_air(e_kev: np.ndarray) -> np.ndarray:
     """mu_en/rho of dry air [cm^2/g], NIST SRD 126 via sim.materials."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from sim import materials
 
     return materials.mu_en_rho("air", np.clip(e_kev, 1.0, None))
