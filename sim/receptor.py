@@ -1242,7 +1242,7 @@ def _pipeline(
         noisy = stack[0]
         np.multiply(m2, np.float32(1.0 / OPTICAL_SWANK), out=noisy)
         np.sqrt(noisy, out=noisy)
-        noisy *= rng.standard_normal(mean.shape, dtype=np.float32)
+        noisy *= standard_normal_f32(rng, mean.shape)
         noisy += mean
         stack[1] = mean
     else:
@@ -1282,7 +1282,7 @@ def _noise_only(
         m2 = remap.apply_nearest(m2) * remap.inv_jacobian
     noise = np.multiply(m2, np.float32(1.0 / OPTICAL_SWANK))
     np.sqrt(noise, out=noise)
-    noise *= rng.standard_normal(noise.shape, dtype=np.float32)
+    noise *= standard_normal_f32(rng, noise.shape)
     if rec.kind == "image_intensifier":
         noise = _blur(noise[None], pixel_mm, a, _ii_sigma_mm(fov), w)[0]
         noise *= np.float32(1.0 - float(rec.ii_glare))
@@ -1346,7 +1346,7 @@ def detect(
     sigma = _additive_sigma_keV(params)
     if noise and sigma > 0.0:
         n_native = area / native**2
-        e_noise = rng.standard_normal(shape, dtype=np.float32) * np.float32(
+        e_noise = standard_normal_f32(rng, shape) * np.float32(
             sigma * math.sqrt(n_native)
         )
         if w > 0.0:
