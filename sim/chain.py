@@ -152,6 +152,23 @@ the photon-fluence map times their mean per photon of the exit spectrum at the f
 instead of two more projected maps."""
 
 
+@lru_cache(maxsize=8)
+def _view_mask(g_knobs, patient, kind: str, image_px: int) -> np.ndarray:
+    sc_ = scene(g_knobs, patient, image_px)
+    m = sc_.field_mask
+    if kind == "image_intensifier":
+        m = m * (receptor.ii_output_map(m.shape, sc_.grid.pixel_mm, g_knobs.fov_cm) > 0)
+    m = np.asarray(m, dtype=np.float32)
+    m.flags.writeable = False
+    return m
+
+
+def view_mask(p: Params) -> np.ndarray:
+    """Where the receptor shows X-rays: the collimated field and, for an image intensifier,
+    its circular input field; the processing measures its window there [-]."""
+    return _view_mask(p.geometry, p.patient, p.receptor.kind, p.run.image_px)
+
+
 def _per_photon(fluence: np.ndarray, weights: dict, key: str) -> float:
     """Mean of weight ``key`` per photon of a spectrum [unit of the weight]."""
     n = float(fluence @ weights["quanta"])
@@ -338,7 +355,7 @@ def simulate(p: Params) -> Result:
     detected = receptor.detect(e.after_grid, p, det, rng, expected=e.detector_expected)
     mask_signal = _dsa_mask(p, t, det) if p.processing.dsa else None
     proc = processing.process(
-        detected.signal, e.flat, e.field_mask, p, det.pixel_mm, dsa_mask_signal=mask_signal
+        detected.signal, e.flat, view_mask(p), p, det.pixel_mm, dsa_mask_signal=mask_signal
     )
 
     metrics = dict(e.figures)

@@ -112,6 +112,7 @@ __all__ = [
     "ii_brightness_gain",
     "ii_dose_factor",
     "ii_input_mask",
+    "ii_output_map",
     "mtf",
     "noise_model",
     "open_field_signal",
@@ -915,6 +916,42 @@ def _vignetting_map(shape: tuple[int, int], pixel_mm: float, fov_mm: float) -> n
     return v
 
 
+@lru_cache(maxsize=16)
+def _output_map(shape: tuple[int, int], pixel_mm: float, fov_mm: float) -> np.ndarray:
+    r = _centred_radius_mm(shape, pixel_mm)
+    inside = np.clip((0.5 * fov_mm - r) / pixel_mm + 0.5, 0.0, 1.0)  # anti-aliased circle
+    out = (_vignetting_map(shape, pixel_mm, fov_mm) * inside).astype(np.float32)
+    out.flags.writeable = False
+    return out
+
+
+def ii_output_map(shape: tuple[int, int], pixel_mm: float, fov_cm: float) -> np.ndarray:
+    """Relative brightness of the image-intensifier output over the image: vignetting inside
+    the circular input field, nothing outside it (no input phosphor there) [-].
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Image shape (ny, nx) [px].
+    pixel_mm : float
+        Image pixel at the receptor [mm].
+    fov_cm : float
+        Input field of view (diameter of the input phosphor in use) [cm].
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 map in [0, 1] [-].
+
+    References
+    ----------
+    Bushberg et al. (2012), ch. 9 (circular input phosphor, vignetting).
+    """
+    px = check_number("pixel_mm", pixel_mm, 1e-4, 100.0, "mm")
+    fov = _check_ii_fov(fov_cm)
+    return _output_map(tuple(int(s) for s in shape), px, fov * MM_PER_CM)
+
+
 def vignetting(shape: tuple[int, int], pixel_mm: float, fov_cm: float) -> np.ndarray:
     """Relative brightness of the image-intensifier output, 1 at the centre.
 
@@ -1255,7 +1292,7 @@ def _pipeline(
             # over cm^2 and negligible, so K acts on the noise-free image, shared by both
             glare = np.float32(g) * _glare_spread(stack[-1], pixel_mm, fov)
             stack = stack * np.float32(1.0 - g) + glare
-        stack *= vignetting(stack.shape[-2:], pixel_mm, fov)
+        stack *= ii_output_map(stack.shape[-2:], pixel_mm, fov)
     else:
         stack = _blur(stack, pixel_mm, a, 0.0, w)
     return stack[0], stack[-1], w
@@ -1286,7 +1323,7 @@ def _noise_only(
     if rec.kind == "image_intensifier":
         noise = _blur(noise[None], pixel_mm, a, _ii_sigma_mm(fov), w)[0]
         noise *= np.float32(1.0 - float(rec.ii_glare))
-        noise *= vignetting(noise.shape, pixel_mm, fov)
+        noise *= ii_output_map(noise.shape, pixel_mm, fov)
     else:
         noise = _blur(noise[None], pixel_mm, a, 0.0, w)[0]
     return expected + noise
@@ -1346,9 +1383,7 @@ def detect(
     sigma = _additive_sigma_keV(params)
     if noise and sigma > 0.0:
         n_native = area / native**2
-        e_noise = standard_normal_f32(rng, shape) * np.float32(
-            sigma * math.sqrt(n_native)
-        )
+        e_noise = standard_normal_f32(rng, shape) * np.float32(sigma * math.sqrt(n_native))
         if w > 0.0:
             e_noise = _blur(e_noise[None], pixel_mm, 0.0, 0.0, w)[0]
         signal = signal + e_noise
@@ -1470,7 +1505,7 @@ def noise_model(maps: dict[str, Any], params: Any, grid: Any, expected: Any = No
             remap = _pincushion_remap(shape, _ii_pincushion_k(fov))
             m2 = remap.apply_nearest(m2) * remap.inv_jacobian
             sigma_mm = _ii_sigma_mm(fov)
-            gain = vignetting(shape, pixel_mm, fov) * np.float32(1.0 - float(rec.ii_glare))
+            gain = ii_output_map(shape, pixel_mm, fov) * np.float32(1.0 - float(rec.ii_glare))
         sd = np.sqrt(m2, dtype=np.float32)
         add_sd = _additive_sigma_keV(params) * math.sqrt(area / native**2)
     c = _centre(shape)

@@ -682,6 +682,7 @@ def run(params: Params, progress: Callable[[float], Any] | None = None) -> RunRe
     frames = np.empty((kept.size, px, px), dtype=np.uint8)
 
     pr = p.processing
+    view = chain.view_mask(p)  # field (and II input circle): where the window is measured
     temporal = _Temporal(float(p.receptor.lag), float(pr.recursive_weight), int(pr.frame_average))
     seed = int(p.run.seed)
     keys = list(
@@ -726,9 +727,7 @@ def run(params: Params, progress: Callable[[float], Any] | None = None) -> RunRe
             if pr.dsa and dsa_mask is None:
                 dsa_mask = y.copy()
             if is_kept[i]:
-                out = processing.process(
-                    y, flat, engine.mask, p, grid.pixel_mm, dsa_mask_signal=dsa_mask
-                )
+                out = processing.process(y, flat, view, p, grid.pixel_mm, dsa_mask_signal=dsa_mask)
                 frames[j_out] = out.display
                 j_out += 1
                 last_signal = y
