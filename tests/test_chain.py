@@ -148,3 +148,12 @@ def test_single_frame_dsa_subtracts_everything_but_the_iodine():
     tissue = float(np.mean(p[rois["background"]]))
     assert iodine > 0.05 and abs(tissue) < 0.02  # attenuation line integrals (ln units)
     assert abs(float(np.mean(empty.stages["processed"][rois["signal"]]))) < 0.02
+
+
+def test_image_intensifier_image_is_round():
+    """No input phosphor outside the circular input field: the corners stay dark."""
+    r = run(**{"receptor.kind": "image_intensifier", "geometry.field_cm": 30.0})
+    d = r.image.astype(float)
+    assert d[:6, :6].max() <= 5 and d[60:68, 60:68].mean() > 15
+    flat_panel = run(**{"geometry.field_cm": 30.0}).image.astype(float)
+    assert flat_panel[:6, :6].mean() > 40
