@@ -221,7 +221,7 @@ _ALL = (
         """The same hip injection through 36 cm of patient. ABC raises kV and mA until the
         reference air kerma rate reaches the 88 mGy/min limit and then stops short of its
         target: the image gets noisier instead. Try high-level control (abc.high_level),
-        a shorter source-skin distance, or removing the grid.""",
+        removing the grid (its Bucky factor), or the low-dose ABC curve.""",
         {
             "patient.phantom": "hip_injection",
             "patient.thickness_cm": 36.0,
