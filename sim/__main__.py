@@ -45,6 +45,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     sr.add_argument("--gif", metavar="FILE", help="with --sequence: write the frames as a GIF")
 
+    sw = sub.add_parser("sweep", help="one simulation per combination of knob values, as CSV")
+    sw.add_argument(
+        "--vary",
+        action="append",
+        default=[],
+        required=True,
+        metavar="NAME=FROM:TO:STEP|V1,V2",
+        help="a knob and its values (repeat for a grid)",
+    )
+    sw.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="set a knob")
+    sw.add_argument("--preset", help="start from a named preset")
+    sw.add_argument("--out", metavar="FILE", help="CSV file (default: standard output)")
+
     sa = sub.add_parser("abc", help="ABC technique and dose rate over patient thickness")
     sa.add_argument("--thickness", default="10:35:2.5", metavar="FROM:TO:STEP", help="[cm]")
     sa.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="set a knob")
@@ -111,6 +124,19 @@ def _cmd_run(args: argparse.Namespace) -> None:
                 print(f"  {name:32s} {value}")
 
 
+def _cmd_sweep(args: argparse.Namespace) -> None:
+    from sim.sweep import parse_vary, sweep, write_csv
+
+    varies = dict(parse_vary(text) for text in args.vary)
+    rows = sweep(_params_from(args), varies)
+    if args.out:
+        with open(args.out, "w", newline="") as out:
+            n = write_csv(rows, out)
+        print(f"wrote {n} rows to {args.out}", file=sys.stderr)
+    else:
+        write_csv(rows, sys.stdout)
+
+
 def _cmd_abc(args: argparse.Namespace) -> None:
     import numpy as np
 
@@ -157,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             "params": _cmd_params,
             "run": _cmd_run,
             "abc": _cmd_abc,
+            "sweep": _cmd_sweep,
             "bench": _cmd_bench,
         }[args.command](args)
     except _BadInput as exc:
