@@ -11,7 +11,7 @@ only the seed or the display redoes the noise and the processing alone.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -79,7 +79,6 @@ class Result:
     dose: dict[str, Any]
     technique: dict[str, float]
     abc: Any = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """JSON-ready technique, dose and metrics."""
@@ -257,15 +256,12 @@ def _expected(t, angle, al_mm, g_knobs, patient, scatter_knobs, grid_knobs, rec,
 def abc_measure(p: Params):
     """What the ABC sensor sees for a technique: the receptor air kerma per frame in the
     central region (the chain itself, on a coarse image) and the Ka,r rate."""
+    g = geo.geometry_from(p)
 
     def measure(t: Technique) -> abc_mod.Measurement:
         e = expected_frame(p, t, image_px=ABC_PROBE_PX)
-        frame = dose_mod.frame_dose(
-            beam(t.kvp, p.tube.anode_angle_deg, p.filtration.al_mm, t.cu_mm)[1],
-            t,
-            geo.geometry_from(p),
-            p.geometry.table,
-        )
+        filtered = beam(t.kvp, p.tube.anode_angle_deg, p.filtration.al_mm, t.cu_mm)[1]
+        frame = dose_mod.frame_dose(filtered, t, g, p.geometry.table)
         return abc_mod.Measurement(
             receptor_nGy_per_frame=e.figures["receptor_nGy_per_frame"],
             kar_rate_mGy_per_min=frame.kar_rate_mGy_per_min(t),
@@ -351,7 +347,8 @@ def simulate(p: Params) -> Result:
     t, abc_result = choose_technique(p)
     e = expected_frame(p, t)
     rng = np.random.default_rng(p.run.seed)
-    det = scene(p.geometry, p.patient, p.run.image_px).grid
+    scene_ = scene(p.geometry, p.patient, p.run.image_px)
+    det = scene_.grid
     detected = receptor.detect(e.after_grid, p, det, rng, expected=e.detector_expected)
     mask_signal = _dsa_mask(p, t, det) if p.processing.dsa else None
     proc = processing.process(
@@ -362,7 +359,7 @@ def simulate(p: Params) -> Result:
     metrics.update(met.image_metrics(detected.signal, detected.expected, e.rois))
     metrics["dqe0"] = float(detected.dqe0)
     filtered = e.spectra["spectrum_filtered"]
-    frame = dose_mod.frame_dose(filtered, t, geo.geometry_from(p), p.geometry.table)
+    frame = dose_mod.frame_dose(filtered, t, scene_.geometry, p.geometry.table)
     dose = dose_mod.dose_report(
         frame,
         t,
