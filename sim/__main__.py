@@ -1,6 +1,8 @@
 """Command line: ``fluorosim`` or ``python -m sim``.
 
 ``fluorosim params [--json]``, ``fluorosim run --set tube.kvp=90 --json --png out.png``,
+``fluorosim run --preset hip_injection --sequence --gif run.gif``,
+``fluorosim sweep --vary tube.kvp=60:120:10 --out sweep.csv``, ``fluorosim abc``,
 ``fluorosim bench spectrum|chain|run|all``. Bad input: one line on stderr, exit code 2.
 """
 
@@ -9,8 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-
-import numpy as np
 
 EXIT_BAD_INPUT = 2
 
@@ -30,12 +30,14 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="fluorosim", description="Educational fluoroscopy imaging-chain simulator.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
+    knobs = _Parser(add_help=False)  # what every simulating command takes
+    knobs.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a knob")
+    knobs.add_argument("--preset", help="start from a named scenario")
+
     sp = sub.add_parser("params", help="list every knob: name, unit, default, range, help")
     sp.add_argument("--json", action="store_true", help="machine-readable list")
 
-    sr = sub.add_parser("run", help="one simulation: technique, dose and metrics")
-    sr.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="set a knob")
-    sr.add_argument("--preset", help="start from a named preset")
+    sr = sub.add_parser("run", parents=[knobs], help="one simulation: technique, dose, metrics")
     sr.add_argument("--json", action="store_true", help="print JSON")
     sr.add_argument("--png", metavar="FILE", help="write the display image as PNG")
     sr.add_argument(
@@ -45,7 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     sr.add_argument("--gif", metavar="FILE", help="with --sequence: write the frames as a GIF")
 
-    sw = sub.add_parser("sweep", help="one simulation per combination of knob values, as CSV")
+    sw = sub.add_parser(
+        "sweep", parents=[knobs], help="one simulation per combination of knob values, as CSV"
+    )
     sw.add_argument(
         "--vary",
         action="append",
@@ -54,14 +58,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME=FROM:TO:STEP|V1,V2",
         help="a knob and its values (repeat for a grid)",
     )
-    sw.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="set a knob")
-    sw.add_argument("--preset", help="start from a named preset")
     sw.add_argument("--out", metavar="FILE", help="CSV file (default: standard output)")
 
-    sa = sub.add_parser("abc", help="ABC technique and dose rate over patient thickness")
+    sa = sub.add_parser(
+        "abc", parents=[knobs], help="ABC technique and dose rate over patient thickness"
+    )
     sa.add_argument("--thickness", default="10:35:2.5", metavar="FROM:TO:STEP", help="[cm]")
-    sa.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="set a knob")
-    sa.add_argument("--preset", help="start from a named preset")
 
     sb = sub.add_parser("bench", help="measure speed (ours against references)")
     sb.add_argument("what", choices=("spectrum", "chain", "run", "all"))
@@ -107,7 +109,8 @@ def _cmd_run(args: argparse.Namespace) -> None:
         from PIL import Image
 
         frames = [Image.fromarray(f) for f in result.frames]
-        step_ms = 1000.0 * float(np.median(np.diff(result.times_s))) if len(frames) > 1 else 100
+        times = result.times_s
+        step_ms = 1000.0 * (times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else 100
         frames[0].save(
             args.gif, save_all=True, append_images=frames[1:], duration=int(step_ms), loop=0
         )
@@ -138,20 +141,14 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
 
 
 def _cmd_abc(args: argparse.Namespace) -> None:
-    import numpy as np
-
     from sim.chain import abc_table
+    from sim.sweep import parse_vary
 
-    try:
-        lo, hi, step = (float(x) for x in args.thickness.split(":"))
-    except ValueError:
-        raise ValueError(f"--thickness {args.thickness!r}: expected FROM:TO:STEP in cm") from None
-    if not (0 < step and lo <= hi):
-        raise ValueError(f"--thickness {args.thickness!r}: expected FROM <= TO and STEP > 0")
+    _, thicknesses = parse_vary(f"patient.thickness_cm={args.thickness}")
     p = _params_from(args)
     if not args.set and not args.preset:
         p = p.replace(**{"patient.phantom": "water_slab"})
-    rows, limit = abc_table(p, np.arange(lo, hi + step / 2, step))
+    rows, limit = abc_table(p, thicknesses)
     cols = list(rows[0])
     print(" ".join(f"{c:>14s}" for c in cols))
     for row in rows:

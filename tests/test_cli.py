@@ -87,3 +87,14 @@ def test_run_sequence_writes_a_gif_and_reports_the_accumulated_dose(capsys, tmp_
 def test_unknown_preset_exits_2():
     r = cli("run", "--preset", "nope")
     assert r.returncode == 2 and "hip_injection" in r.stderr
+
+
+def test_abc_table_over_thickness(capsys):
+    args = ["abc", "--thickness", "10:30:10", "--set", "run.image_px=64"]
+    assert main([*args, "--set", "patient.phantom=water_slab"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split()[:2] == ["thickness_cm", "kvp"] and len(lines) == 5
+    kvp = [float(line.split()[1]) for line in lines[1:4]]
+    assert kvp == sorted(kvp)
+    assert lines[-1].startswith("Ka,r-rate limit bites from:")
+    assert main(["abc", "--thickness", "10:50:5"]) == 2
