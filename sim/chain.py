@@ -37,7 +37,8 @@ class Expected:
     """Noise-free frame: spectra, maps at the receptor per frame, and chain figures.
 
     Maps are per mm^2 per frame at the receptor, keyed by the receptor's energy weights
-    (``quanta``, ``kerma_uGy``, ``abs_quanta``, ``abs_energy_keV``, ``abs_energy2_keV2``).
+    (``quanta``, ``kerma_uGy``, ``abs_quanta``, ``abs_energy_keV``, ``abs_energy2_keV2``);
+    ``after_grid[k] = grid_tp[k] * primary[k] + grid_ts[k] * scatter[k]``.
     """
 
     spectra: dict[str, Spectrum]
@@ -50,6 +51,8 @@ class Expected:
     figures: dict[str, float]
     flat: np.ndarray
     detector_expected: np.ndarray
+    grid_tp: dict[str, float]
+    grid_ts: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -223,11 +226,12 @@ def _expected(t, angle, al_mm, g_knobs, patient, scatter_knobs, grid_knobs, rec,
     # each map takes Tp averaged over the exit spectrum with its own weight, instead of a
     # second projection with Tp(E) folded in.
     ts_spec = scatter_spec if scatter_spec is not None else exit_spec.fluence
-    after = {}
-    for k, w in weights.items():
-        tp_k = _weighted_mean(gt.tp_E, exit_spec.fluence, w)
-        ts_k = _weighted_mean(gt.ts_E, np.asarray(ts_spec, dtype=np.float64), w)
-        after[k] = primary[k] * np.float32(tp_k) + scatter_maps[k] * np.float32(ts_k)
+    tp = {k: _weighted_mean(gt.tp_E, exit_spec.fluence, w) for k, w in weights.items()}
+    ts_fluence = np.asarray(ts_spec, dtype=np.float64)
+    ts = {k: _weighted_mean(gt.ts_E, ts_fluence, w) for k, w in weights.items()}
+    after = {
+        k: primary[k] * np.float32(tp[k]) + scatter_maps[k] * np.float32(ts[k]) for k in weights
+    }
     flat = receptor.open_field_signal(at_patient, p, det)
     detector_expected = receptor.expected_signal(after, p, det)
     figures = {
@@ -249,7 +253,18 @@ def _expected(t, angle, al_mm, g_knobs, patient, scatter_knobs, grid_knobs, rec,
         "spectrum_absorbed": absorbed_spec,
     }
     return Expected(
-        spectra, paths, primary, scatter_maps, after, mask, rois, figures, flat, detector_expected
+        spectra,
+        paths,
+        primary,
+        scatter_maps,
+        after,
+        mask,
+        rois,
+        figures,
+        flat,
+        detector_expected,
+        tp,
+        ts,
     )
 
 
@@ -296,27 +311,24 @@ def abc_table(p: Params, thicknesses_cm) -> tuple[list[dict], float | None]:
         target_nGy_per_frame, kar_rate_mGy_per_min, limited; and the limit thickness [cm].
     """
     p = p.replace(**{"abc.enabled": True})
-    rows = []
-    for t_cm in thicknesses_cm:
-        q = p.replace(**{"patient.thickness_cm": float(t_cm)})
-        r = abc_mod.solve(q, abc_measure(q))
-        rows.append(
-            {
-                "thickness_cm": float(t_cm),
-                **{k: v for k, v in r.technique.as_dict().items() if k != "mas_per_frame"},
-                "receptor_nGy_per_frame": r.receptor_nGy_per_frame,
-                "target_nGy_per_frame": r.target_nGy_per_frame,
-                "kar_rate_mGy_per_min": r.kar_rate_mGy_per_min,
-                "limited": r.limited,
-            }
-        )
+
+    def measure_for(t_cm: float):
+        return abc_measure(p.replace(**{"patient.thickness_cm": float(t_cm)}))
+
+    results = abc_mod.sweep_thickness(p, measure_for, thicknesses_cm)
+    rows = [
+        {
+            "thickness_cm": float(t_cm),
+            **{k: v for k, v in r.technique.as_dict().items() if k != "mas_per_frame"},
+            "receptor_nGy_per_frame": r.receptor_nGy_per_frame,
+            "target_nGy_per_frame": r.target_nGy_per_frame,
+            "kar_rate_mGy_per_min": r.kar_rate_mGy_per_min,
+            "limited": r.limited,
+        }
+        for t_cm, r in zip(thicknesses_cm, results, strict=True)
+    ]
     lo, hi = float(min(thicknesses_cm)), float(max(thicknesses_cm))
-    limit = abc_mod.limit_thickness_cm(
-        p,
-        lambda t_cm: abc_measure(p.replace(**{"patient.thickness_cm": t_cm})),
-        lo_cm=lo,
-        hi_cm=hi,
-    )
+    limit = abc_mod.limit_thickness_cm(p, measure_for, lo_cm=lo, hi_cm=hi)
     return rows, limit
 
 

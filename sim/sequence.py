@@ -259,26 +259,6 @@ class _State:
     local: bool
 
 
-def _split_grid(e: chain.Expected) -> tuple[dict[str, float], dict[str, float]]:
-    """Per-map factors (tp, ts) with after_grid = tp * primary + ts * scatter (least squares).
-
-    The chain weights primary and scatter by grid transmissions averaged per map; they are
-    recovered here exactly (two unknowns per map), whatever the chain's grid model.
-    """
-    tp, ts = {}, {}
-    for k, after in e.after_grid.items():
-        a = after.reshape(-1)[::7].astype(np.float64)
-        p = e.primary[k].reshape(-1)[::7].astype(np.float64)
-        s = e.scatter[k].reshape(-1)[::7].astype(np.float64)
-        if not np.any(s):
-            pp = float(p @ p)
-            tp[k], ts[k] = (float(a @ p) / pp if pp > 0.0 else 0.0), 0.0
-            continue
-        coef, *_ = np.linalg.lstsq(np.stack([p, s], axis=1), a, rcond=None)
-        tp[k], ts[k] = float(coef[0]), float(coef[1])
-    return tp, ts
-
-
 class _Engine:
     """Content states, noise models and flat fields of one run (caches live for the run)."""
 
@@ -316,9 +296,8 @@ class _Engine:
 
     def _new_anchor(self, q: Params, t: Technique) -> _Anchor:
         e = chain.expected_frame(q, t)
-        tp, ts = _split_grid(e)
         self.n_anchor += 1
-        return _Anchor(q, t, e, tp, ts)
+        return _Anchor(q, t, e, e.grid_tp, e.grid_ts)
 
     def state(self, prog: float, vol: float, t: Technique) -> _State:
         key = (prog, vol, t)
