@@ -121,10 +121,14 @@ def _cmd_run(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(report, indent=1))
     else:
-        for section, values in report.items():
-            print(f"[{section}]")
-            for name, value in values.items():
-                print(f"  {name:32s} {value}")
+        from sim.quantities import SECTIONS, labelled
+
+        rows = labelled(report)
+        for section, title in SECTIONS.items():
+            print(title)
+            for q, value in rows:
+                if q.section == section:
+                    print(f"  {q.heading}: {q.format(value, unit=False)}")
 
 
 def _cmd_sweep(args: argparse.Namespace) -> None:
