@@ -15,7 +15,12 @@ FIGSIZE_IN = (6.4, 3.4)
 
 
 def spectrum_figure(
-    spectra: Mapping[str, object], *, per_mas: bool = True, normalise: bool = False
+    spectra: Mapping[str, object],
+    *,
+    per_mas: bool = True,
+    normalise: bool = False,
+    log: bool = False,
+    e_min_keV: float = 0.0,
 ) -> Figure:
     """Spectra as step curves: photons per mm^2 per keV per mAs at 100 cm.
 
@@ -27,21 +32,33 @@ def spectrum_figure(
         Label the axis per mAs (spectra straight from the tube model) [-].
     normalise
         Scale each spectrum to a peak of 1, to compare shapes [-].
+    log
+        Logarithmic fluence axis spanning four decades below the highest curve, so that a
+        heavily filtered beam stays visible beside the unfiltered one [-].
+    e_min_keV
+        Lowest energy shown (the tungsten L lines near 10 keV dwarf everything else) [keV].
     """
     fig = Figure(figsize=FIGSIZE_IN, layout="constrained")
     ax = fig.add_subplot()
+    top = 0.0
     for label, s in spectra.items():
         y = s.fluence / np.gradient(s.energy_keV)
-        if normalise and y.max() > 0:
-            y = y / y.max()
+        shown = s.energy_keV >= e_min_keV
+        if normalise and y[shown].max() > 0:
+            y = y / y[shown].max()
+        top = max(top, float(y[shown].max()))
         ax.step(s.energy_keV, y, where="mid", label=label, lw=1.2)
     ax.set_xlabel("photon energy [keV]")
     unit = "photons / (mm² keV mAs) at 100 cm" if per_mas else "photons / (mm² keV)"
     if normalise:
         unit = "relative fluence per keV"
     ax.set_ylabel(unit)
-    ax.set_xlim(0, max(float(s.kvp) for s in spectra.values()) + 5)
-    ax.set_ylim(bottom=0)
+    ax.set_xlim(e_min_keV, max(float(s.kvp) for s in spectra.values()) + 5)
+    if log and top > 0:
+        ax.set_yscale("log")
+        ax.set_ylim(top * 1e-4, top * 2.0)
+    else:
+        ax.set_ylim(0, top * 1.05 if top > 0 else 1)
     ax.grid(alpha=0.3)
     ax.legend(frameon=False)
     return fig

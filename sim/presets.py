@@ -91,9 +91,10 @@ _ALL = (
         "Hip joint injection (adult)",
         """A 22 G needle is advanced to the femoral head-neck junction of an adult hip in 25 s
         of pulsed fluoroscopy at 7.5 pulses/s, then 2 ml of iodinated contrast outline the
-        joint: one minute of fluoroscopy in all. Watch the needle trail behind itself with the
-        recursive filter on (try processing.recursive_weight 0 and 0.8) and the dose grow
-        pulse by pulse; halve the pulse rate or tighten the collimation and compare the KAP.""",
+        joint: one minute of fluoroscopy in all. Play it in the Run view and watch the needle
+        trail behind itself with the **Recursive filter** on (try 0 and 0.8) and the dose grow
+        pulse by pulse; halve the **Pulse rate** or tighten the **Collimated field size** and
+        compare the kerma-area product.""",
         {
             "patient.phantom": "hip_injection",
             "patient.thickness_cm": 22.0,
@@ -119,8 +120,8 @@ _ALL = (
         epidural space of a prone adult (24 cm AP) in 20 s at 15 pulses/s, then 3 ml of
         iodinated contrast spread up and down the canal: 36 s of fluoroscopy, as in a published
         series (70 kV, 16 ms pulses; here ABC chooses). Find the pedicles, the spinous
-        processes and the interlaminar window; compare 15, 7.5 and 3 pulses/s, and ABC in its
-        low and normal modes.""",
+        processes and the interlaminar window; compare a **Pulse rate** of 15, 7.5 and 3 pulses/s,
+        and the **ABC dose level** low and normal.""",
         {
             "patient.phantom": "lumbar_spine",
             "patient.thickness_cm": 24.0,  # guess: adult lower abdomen, AP
@@ -144,8 +145,8 @@ _ALL = (
         """Videofluoroscopy of swallowing runs continuously at 30 frames/s for about three
         minutes through the side of the neck: a 10 ml bolus of barium sulfate suspension
         (60 % w/v) runs down the oesophagus in front of the cervical spine, behind the airway.
-        Switch tube.mode to pulsed at 15 or 7.5 pulses/s and see what happens to the KAP and
-        to the image noise.""",
+        Switch the **Fluoroscopy mode** to pulsed at 15 or 7.5 pulses/s and see what happens to
+        the kerma-area product and to the image noise.""",
         {
             "patient.phantom": "swallow",
             "patient.thickness_cm": 12.0,  # guess: lateral neck width
@@ -167,8 +168,8 @@ _ALL = (
         """Fifteen minutes of fluoroscopy at 15 pulses/s through a 22 cm chest on the iodine ABC
         curve, with the heart beating under a fixed collimator (the vessel phantom moves
         4 mm at 70 beats/min). The reference air kerma approaches a gray and the skin dose
-        the threshold of transient erythema: lengthen run.fluoro_time_s to 40 min and watch
-        the skin-reaction band change, then lower the pulse rate.""",
+        the threshold of transient erythema: lengthen the **Fluoroscopy time** to 40 min (2400 s)
+        and watch the skin-reaction band in the Dose view change, then lower the **Pulse rate**.""",
         {
             "patient.phantom": "vessels",
             "patient.thickness_cm": 22.0,  # guess: adult chest, water-equivalent
@@ -195,7 +196,7 @@ _ALL = (
         "Paediatric hip (grid out, low pulse rate)",
         """A child's hip (12 cm AP, the anatomy scaled down) is screened at 7.5 pulses/s with
         the anti-scatter grid removed and ABC in its low mode: the dose is a small fraction
-        of the adult's. Put the grid back in (grid.enabled) and see the dose rise by the
+        of the adult's. Put the **Anti-scatter grid** back in and see the dose rise by the
         Bucky factor for little gain in contrast at this thickness.""",
         {
             "patient.phantom": "hip_injection",
@@ -220,8 +221,8 @@ _ALL = (
         "Large patient: ABC at the dose-rate limit",
         """The same hip injection through 36 cm of patient. ABC raises kV and mA until the
         reference air kerma rate reaches the 88 mGy/min limit and then stops short of its
-        target: the image gets noisier instead. Try high-level control (abc.high_level),
-        removing the grid (its Bucky factor), or the low-dose ABC curve.""",
+        target: the image gets noisier instead. Try **High-level control (176 mGy/min)**, removing
+        the **Anti-scatter grid** (its Bucky factor), or the low-dose **ABC curve**.""",
         {
             "patient.phantom": "hip_injection",
             "patient.thickness_cm": 36.0,
@@ -240,8 +241,8 @@ _ALL = (
         "QA: contrast-detail test object (TOR 18FG-like)",
         """A quality-control check: the contrast-detail and bar-pattern test object behind
         1 mm of copper at the tube, ABC on. Count the discs you can see and the finest bar
-        group you can resolve, then change the ABC mode, the recursive filter or the
-        receptor and count again.""",
+        group you can resolve, then change the **ABC dose level**, the **Recursive filter** or
+        the **Image receptor** and count again.""",
         {
             "patient.phantom": "contrast_detail",
             "patient.thickness_cm": 2.0,
