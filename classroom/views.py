@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import threading
 import time
 import tomllib
@@ -36,6 +37,9 @@ RUN_CACHE_ENTRIES = 6
 """Cached runs shared by every session: at most 5 MB of player each (about 30 MB)."""
 
 SCENARIO_LABEL = "Defaults (adult hip, ABC on)"
+
+SPECTRUM_WIDTH_PX = 480
+"""Width of a spectrum plot in the Chain view [px]."""
 
 STAGE_WIDTH_PX = 300
 """Width of a stage image in the Chain view [px] (three side by side, above the fold)."""
@@ -243,6 +247,7 @@ def control(name: str, values: dict, shown: dict, unused: dict, ranges: dict) ->
             float(lo),
             float(hi),
             step=float(ctl.STEPS[name]),
+            format=_format(ctl.STEPS[name]),
             key=name,
             help=tip,
             disabled=locked,
@@ -255,6 +260,11 @@ def control(name: str, values: dict, shown: dict, unused: dict, ranges: dict) ->
     note = ss.get("notes", {}).get(name) or (unused.get(name) if name in unused else None)
     if note:
         st.caption(f"↳ {note}")
+
+
+def _format(step: float) -> str:
+    """Slider number format with the decimals of its step."""
+    return f"%.{max(0, -math.floor(math.log10(step) + 1e-9))}f"
 
 
 def _hand_over() -> None:
@@ -403,7 +413,7 @@ def image_view(v: fr.FrameView) -> None:
     left, right = st.columns([5, 4])
     phantom = ctl.choice_label("patient.phantom", v.values["patient.phantom"])
     left.image(
-        v.image,
+        v.image_jpeg,
         width="stretch",
         caption=f"{phantom}, {v.values['patient.thickness_cm']:g} cm: fluoroscopic look "
         "(more X-rays, brighter)",
@@ -476,7 +486,7 @@ def chain_view(v: fr.FrameView) -> None:
         spectra = s.get("spectra", [])
         if spectra:
             items = tuple(sorted(ctl.canonical(v.values).items()))
-            st.image(_figure_png("chain", (items, tuple(spectra))))
+            st.image(_figure_png("chain", (items, tuple(spectra))), width=SPECTRUM_WIDTH_PX)
     with right:
         st.markdown(f"**{s['title']}**")
         st.markdown(" ".join(s["text"].split()))

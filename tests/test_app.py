@@ -48,6 +48,13 @@ def shows_image(at) -> bool:
     return bool(at.get("image")) and not at.exception
 
 
+def same(shown, value) -> bool:
+    """A control shows a knob's value (text boxes show numbers as text)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(shown) == float(value)
+    return shown == value
+
+
 def app_errors(at) -> list[str]:
     """Error messages other than the physics' own warning of a dose rate over the limit."""
     return [e.value for e in at.error if not e.value.startswith("Above the")]
@@ -272,3 +279,34 @@ def test_engine_never_imports_streamlit():
             elif isinstance(node, ast.ImportFrom):
                 names = [node.module or ""]
             assert not any(n.split(".")[0] == "streamlit" for n in names), path
+
+
+def test_every_lesson_sets_up_moves_and_explains_with_simulated_numbers():
+    from sim.lessons import load_lessons, states
+
+    at = start(**SMALL, view="lessons")
+    for lesson in load_lessons():
+        at.selectbox(key="lesson").set_value(lesson.id).run()
+        a, b = states(lesson)
+        at.button(key="lesson_setup").click().run()
+        assert not at.exception, lesson.id
+        knob = lesson.move.knob
+        _, w = widget(at, knob)
+        assert same(w.value, a.get(knob)), lesson.id
+        at.button(key="lesson_move").click().run()
+        _, w = widget(at, knob)
+        assert same(w.value, b.get(knob)), lesson.id
+        at.toggle(key=f"why:{lesson.id}").set_value(True).run()
+        assert not at.exception, lesson.id
+        text = " ".join(m.value for m in at.markdown)
+        assert "{" not in text and re.search(r"\d", text), lesson.id
+        assert not any(c.value.startswith("Note:") for c in at.caption), lesson.id
+
+
+def test_lesson_hints_name_controls_by_their_labels():
+    from sim.lessons import load_lessons
+
+    labels = set(ctl.LABELS.values())
+    for lesson in load_lessons():
+        named = re.findall(r"\*\*(.+?)\*\*", lesson.move.hint)
+        assert named and all(n in labels for n in named), (lesson.id, named)
