@@ -155,7 +155,9 @@ def frame_view(result: Result, view_mask: np.ndarray, abc_message: str = "") -> 
 
 
 def common_scale(a: FrameView, b: FrameView) -> tuple[np.ndarray, np.ndarray]:
-    """Two frames' processed images on one grey scale (A's window inside A's field), so that
-    a change between them shows as a change of grey."""
-    lo, hi = _scale([a.processed], a.view_mask, zero=False)
+    """Two frames' processed images on one grey scale spanning both (inside their fields), so
+    that a change between them shows as a change of grey."""
+    lo_a, hi_a = _scale([a.processed], a.view_mask, zero=False)
+    lo_b, hi_b = _scale([b.processed], b.view_mask, zero=False)
+    lo, hi = min(lo_a, lo_b), max(hi_a, hi_b)
     return _to_u8(a.processed, lo, hi) * a.view_mask, _to_u8(b.processed, lo, hi) * b.view_mask

@@ -686,7 +686,7 @@ def compare_view(b: fr.FrameView) -> None:
     ia, ib = fr.common_scale(a, b)
     c = st.columns(2)
     c[0].image(ia, width=420, caption="A (frozen)")
-    c[1].image(ib, width=420, caption="B (the controls now), on A's grey scale")
+    c[1].image(ib, width=420, caption="B (the controls now), on the same grey scale")
     changed = ctl.non_default(b.values, a.values)
     if not changed:
         st.caption("A and B are the same settings: move a control.")
@@ -704,8 +704,9 @@ def compare_view(b: fr.FrameView) -> None:
             "B": q.format(bd.b[key]),
             "B / A": f"{bd.total[key]:.3g}",
         }
-        for cause, f in zip(bd.causes, bd.factors[key], strict=True):
-            row[cause] = "n/a" if not np.isfinite(f) else f"×{f:.3g}"
+        for cause, f, moved in zip(bd.causes, bd.factors[key], bd.changed, strict=True):
+            if moved:
+                row[cause] = "n/a" if not np.isfinite(f) else f"×{f:.3g}"
         rows.append(row)
     st.dataframe(rows, hide_index=True)
     st.caption(
