@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from sim.tube import check_loading
 from sim.units import MS_PER_S
 
 CONTINUOUS_FRAME_RATE_PPS = 30.0
@@ -220,7 +221,11 @@ class Patient(_Section):
     phantom: str = declare("hip_injection", choices=PHANTOMS, help="Phantom.")
     thickness_cm: float = declare(22.0, "cm", 2.0, 40.0, help="Body (AP) thickness.")
     needle_progress: float = declare(
-        1.0, "-", 0.0, 1.0, help="Needle path done: 0 = tip at the skin, 1 = tip in the joint."
+        1.0,
+        "-",
+        0.0,
+        1.0,
+        help="Needle path: 0 = tip at the skin, 1 = in the joint (swallow: bolus position).",
     )
     contrast_ml: float = declare(2.0, "ml", 0.0, 20.0, help="Contrast volume in the joint/vessels.")
     contrast_mg_i_per_ml: float = declare(
@@ -421,6 +426,10 @@ class Params:
             raise ValueError(
                 f"geometry.source_iso_cm={_fmt(g.source_iso_cm)} must be below"
                 f" geometry.sid_cm={_fmt(g.sid_cm)} cm"
+            )
+        if not self.abc.enabled:  # ABC keeps its own techniques within the ratings
+            check_loading(
+                tube.kvp, tube.ma, tube.pulse_ms, tube.pulse_rate_pps, tube.mode == "continuous"
             )
 
     def get(self, name: str) -> Any:

@@ -1287,7 +1287,7 @@ def make_phantom(
     vol = check_number("contrast_ml", contrast_ml, 0.0, 20.0, "ml")
     conc = check_number("contrast_mg_i_per_ml", contrast_mg_i_per_ml, 0.0, 400.0, "mg/ml")
     # normalise the arguments a phantom ignores, for cache hits
-    if name not in ("hip_injection", "lumbar_spine"):
+    if name not in ("hip_injection", "lumbar_spine", "swallow"):
         prog = 0.0
     if name == "swallow":
         conc = 0.0  # barium: the iodine concentration does not apply
@@ -1309,7 +1309,7 @@ def _make(name: str, t_mm: float, prog: float, vol_ml: float, conc: float) -> Ph
     if name == "lumbar_spine":
         return _lumbar(t_mm, prog, vol_ml, conc)
     if name == "swallow":
-        return _swallow(t_mm, vol_ml)
+        return _swallow(t_mm, prog, vol_ml)
     return _step_wedge(t_mm)
 
 
@@ -2318,6 +2318,11 @@ CERVICAL_VERTEBRA = {"depth": 16.0, "height": 14.0, "width": 22.0, "disc": 5.0}
 BOLUS_TOP_MM = 45.0
 """Cranial end of the barium column, above the central ray (hypopharynx) [mm]. # guess"""
 
+BOLUS_TRAVEL_MM = 70.0
+"""How far the bolus has moved down the oesophagus at ``needle_progress`` = 1 (swallow: the
+progress knob is the bolus position) [mm]. # guess: from the hypopharynx to about the thoracic
+inlet, within a 20 cm field."""
+
 
 def swallow_column_mm(vol_ml: float, s: float = 1.0) -> float:
     """Length of the barium column of ``vol_ml`` in the distended lumen [mm].
@@ -2420,13 +2425,13 @@ def _neck_anatomy(t_mm: float):
     return tuple(shapes), key
 
 
-def _swallow(t_mm: float, vol_ml: float) -> Phantom:
+def _swallow(t_mm: float, prog: float, vol_ml: float) -> Phantom:
     anatomy, k = _neck_anatomy(t_mm)
     shapes = list(anatomy)
     s, zc = k["s"], k["zc"]
     r = OESOPHAGUS_RADIUS_MM * s
     length = swallow_column_mm(vol_ml, s)
-    top = BOLUS_TOP_MM * s
+    top = (BOLUS_TOP_MM - prog * BOLUS_TRAVEL_MM) * s
     if length > 0:
         shapes.append(
             Cylinder(

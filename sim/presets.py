@@ -155,8 +155,10 @@ _ALL = (
             "geometry.field_cm": 20.0,
             "run.fluoro_time_s": 171.0,
             "run.max_frames": 150,
-            "sequence.inject_s": 5.0,  # guess
-            "sequence.fill_s": 3.0,  # guess
+            "sequence.inject_s": 5.0,  # guess: first swallow
+            # bolus transit: 70 mm in 3 s = 2.3 cm/s; primary oesophageal peristalsis travels at
+            # 2-4 cm/s (textbook range, e.g. Goyal & Chaudhury, J Clin Gastroenterol 42:610, 2008)
+            "sequence.fill_s": 3.0,
             "dose.region": "neck",
         },
         "Zammit-Maempel et al., Dysphagia 22:13 (2007): median 171 s, 1.4 Gy cm^2",

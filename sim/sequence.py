@@ -96,8 +96,18 @@ CONTRAST_STEPS = 8
 NEEDLE_PHANTOMS = ("hip_injection", "lumbar_spine")
 """Phantoms whose needle advances during a run."""
 
-CONTRAST_PHANTOMS = ("hip_injection", "vessels", "lumbar_spine", "swallow")
-"""Phantoms whose contrast (or barium bolus) arrives during a run."""
+CONTRAST_PHANTOMS = ("hip_injection", "vessels", "lumbar_spine")
+"""Phantoms whose contrast arrives during a run."""
+
+BOLUS_PHANTOMS = ("swallow",)
+"""Phantoms with a bolus that passes down during a run: from ``sequence.inject_s`` on, one
+swallow every :data:`SWALLOW_INTERVAL_S`; each bolus travels down for ``sequence.fill_s`` (its
+position is the ``needle_progress`` channel, 0 at the hypopharynx, 1 at the end of its travel)
+and is gone until the next swallow."""
+
+SWALLOW_INTERVAL_S = 15.0
+"""Time between swallows in a swallow study [s]. # guess: videofluoroscopic studies give a
+series of boluses (thin, thick, solid), typically several per minute of screening."""
 
 ABC_DRIFT = 0.10
 """Relative drift of the receptor air kerma per frame that makes ABC re-solve [-].
@@ -165,7 +175,13 @@ def content_at(params: Params, times_s: Any) -> dict[str, np.ndarray]:
         prog = np.round(prog * NEEDLE_STEPS) / NEEDLE_STEPS
     else:
         prog = np.full_like(t, pt.needle_progress)
-    if phantom in CONTRAST_PHANTOMS and pt.contrast_ml > 0.0:
+    if phantom in BOLUS_PHANTOMS:
+        since = t - sq.inject_s
+        phase = np.where(since >= 0.0, np.mod(since, SWALLOW_INTERVAL_S), -1.0) / sq.fill_s
+        passing = (phase >= 0.0) & (phase < 1.0)
+        prog = np.where(passing, np.round(_ramp(phase) * NEEDLE_STEPS) / NEEDLE_STEPS, 0.0)
+        vol = np.where(passing, pt.contrast_ml, 0.0)
+    elif phantom in CONTRAST_PHANTOMS and pt.contrast_ml > 0.0:
         frac = _ramp((t - sq.inject_s) / sq.fill_s)
         vol = pt.contrast_ml * np.round(frac * CONTRAST_STEPS) / CONTRAST_STEPS
     else:
@@ -797,6 +813,7 @@ def run(params: Params, progress: Callable[[float], Any] | None = None) -> RunRe
 
 __all__ = [
     "ABC_DRIFT",
+    "BOLUS_PHANTOMS",
     "CONTRAST_PHANTOMS",
     "CONTRAST_STEPS",
     "NEEDLE_PHANTOMS",

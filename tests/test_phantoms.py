@@ -451,8 +451,9 @@ def test_presets_and_runs_use_the_new_phantoms():
     c = sequence.content_at(lumbar, [0.0, 10.0, 40.0])
     assert c["needle_progress"][0] < c["needle_progress"][1] < c["needle_progress"][2] == 1.0
     assert c["contrast_ml"][0] == 0.0 and c["contrast_ml"][2] == lumbar.patient.contrast_ml
-    s = sequence.content_at(preset_params("barium_swallow"), [0.0, 100.0])
-    assert s["contrast_ml"][0] == 0.0 < s["contrast_ml"][1]
+    s = sequence.content_at(preset_params("barium_swallow"), [0.0, 6.0, 100.0])
+    assert s["contrast_ml"][0] == 0.0 < s["contrast_ml"][1]  # the bolus on its way down
+    assert s["contrast_ml"][2] == 0.0  # 95 s after the first swallow: between two boluses
 
 
 @pytest.mark.parametrize("name", ["lumbar_spine", "swallow"])

@@ -363,3 +363,31 @@ def test_progress_callback_reaches_one():
     assert seen and seen[-1] == 1.0 and seen == sorted(seen)
     with pytest.raises(ValueError, match="progress"):
         sequence.run(_slab(), progress=3)
+
+
+def test_the_barium_bolus_passes_down_the_oesophagus():
+    """Swallow study: from sequence.inject_s a bolus travels down for sequence.fill_s, then is
+    gone until the next swallow; its image centroid moves steadily one way along the neck."""
+    import sim
+    from sim.sequence import SWALLOW_INTERVAL_S
+
+    p = sim.preset_params("barium_swallow").replace(
+        **{"run.image_px": 128, "run.fluoro_time_s": 9.0, "run.max_frames": 270,
+           "run.noise": False, "processing.recursive_weight": 0.0, "receptor.lag": 0.0,
+           "processing.auto_window": False, "processing.edge_strength": 0.0,
+           "sequence.inject_s": 5.0, "sequence.fill_s": 3.0}
+    )  # fmt: skip
+    r = sim.run(p)
+    prog, vol = r.content["needle_progress"], r.content["contrast_ml"]
+    empty = r.frames[np.argmax(r.times_s >= 4.5)].astype(float)
+    rows = np.arange(empty.shape[0])[:, None]
+    centroids = []
+    for i in np.flatnonzero((prog > 0.1) & (prog < 0.9)):
+        diff = np.abs(r.frames[i].astype(float) - empty)
+        centroids.append(float((diff * rows).sum() / diff.sum()))
+    assert len(centroids) >= 20
+    steps = np.diff(centroids)
+    assert abs(centroids[-1] - centroids[0]) > 10  # px of 128: a visible journey
+    assert np.all(np.sign(steps[np.abs(steps) > 0.2]) == np.sign(centroids[-1] - centroids[0]))
+    assert vol[r.times_s < 5.0].max() == 0 and vol[(r.times_s > 8.1)].max() == 0
+    assert SWALLOW_INTERVAL_S > p.sequence.fill_s
