@@ -7,8 +7,9 @@ each choice) and how the knobs depend on each other in the app:
 - ABC owns ``tube.kvp``, ``tube.ma``, ``tube.pulse_ms`` and, on the low-dose curve (which
   sets its own Cu), ``filtration.cu_mm``: while it is on they are shown disabled at ABC's values.
 - Ranges follow the other knobs (thickness and source-skin distance within the SID, pulse width
-  within the frame period, an image intensifier's field of view at most 40 cm); a conflict moves
-  the dependent knob and :func:`reconcile` says so in words.
+  within the frame period, an image intensifier's field of view at most 40 cm, the tube current
+  within the tube's ratings at the kV, pulse width and rate set); a conflict moves the dependent
+  knob and :func:`reconcile` says so in words.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sim.params import II_MAX_FOV_CM, KNOBS, MIN_AIR_GAP_CM, Params, knob
+from sim.tube import max_ma
 from sim.units import MS_PER_S
 
 LABELS: dict[str, str] = {
@@ -345,7 +347,19 @@ def ranges(values: dict[str, Any]) -> dict[str, tuple[float, float]]:
     if values["tube.mode"] == "pulsed":
         top = _floor_step(MS_PER_S / values["tube.pulse_rate_pps"], "tube.pulse_ms")
         out["tube.pulse_ms"] = (k["tube.pulse_ms"].min, min(k["tube.pulse_ms"].max, top))
+    out["tube.ma"] = (k["tube.ma"].min, _ma_max(values))
     return out
+
+
+def _ma_max(values: dict[str, Any]) -> float:
+    """Highest tube current the tube's ratings allow at the kV, pulse width and rate set [mA]."""
+    top = max_ma(
+        values["tube.kvp"],
+        values["tube.pulse_ms"],
+        values["tube.pulse_rate_pps"],
+        values["tube.mode"] == "continuous",
+    )
+    return max(KNOBS["tube.ma"].min, min(KNOBS["tube.ma"].max, _floor_step(top, "tube.ma")))
 
 
 def reconcile(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -399,6 +413,13 @@ def reconcile(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
                 f"Shortened to {v['tube.pulse_ms']:g} ms: a pulse cannot outlast the "
                 f"{period_ms:.3g} ms between pulses at {v['tube.pulse_rate_pps']:g} pulses/s."
             )
+    top = _ma_max(v)
+    if not v["abc.enabled"] and v["tube.ma"] > top:
+        v["tube.ma"] = top
+        notes["tube.ma"] = (
+            f"Lowered to {top:g} mA: the tube's ratings allow no more at {v['tube.kvp']:g} kV "
+            "with this pulse width and rate (generator power, energy per pulse, anode heat)."
+        )
     return v, notes
 
 

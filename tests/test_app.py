@@ -310,3 +310,12 @@ def test_lesson_hints_name_controls_by_their_labels():
     for lesson in load_lessons():
         named = re.findall(r"\*\*(.+?)\*\*", lesson.move.hint)
         assert named and all(n in labels for n in named), (lesson.id, named)
+
+
+def test_presenter_mode_locks_and_hides_chosen_controls():
+    at = start(**SMALL, present="1", lock="tube.kvp,grid.enabled", hide="patient.phantom",
+               **{"abc.enabled": "false"})  # fmt: skip
+    assert at.slider(key="tube.kvp").disabled and at.toggle(key="grid.enabled").disabled
+    assert "patient.phantom" not in {w.key for w in at.selectbox}
+    assert not at.slider(key="tube.ma").disabled
+    assert at.query_params["present"] in ("1", ["1"])

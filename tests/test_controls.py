@@ -173,3 +173,14 @@ def test_an_imported_conflict_is_moved_like_a_slider_not_refused():
 def test_the_parameters_file_is_json_with_every_knob():
     doc = json.loads(ctl.params_json(defaults()))
     assert set(doc["params"]) == set(KNOBS)
+
+
+def test_the_tube_current_stays_within_the_tube_ratings():
+    """150 kV x 1000 mA is refused by the engine; the app lowers the mA and says why."""
+    values = defaults(**{"abc.enabled": False, "tube.kvp": 150.0, "tube.ma": 1000.0})
+    with pytest.raises(ValueError, match="tube.ma"):
+        Params.from_dict(values)
+    fixed, notes = ctl.reconcile(values)
+    Params.from_dict(fixed)
+    assert fixed["tube.ma"] < 1000.0 and "ratings" in notes["tube.ma"]
+    assert ctl.ranges(fixed)["tube.ma"][1] == fixed["tube.ma"]
