@@ -63,6 +63,16 @@ def metric(col, key: str, values: dict, section: str) -> None:
     col.metric(q.label, fmt(f"{section}.{key}", values[key]), help=q.meaning)
 
 
+def metric_grid(source: Any, *keys: str, columns: int = 2) -> None:
+    """``st.metric`` of each dotted quantity key, read from ``source.technique/.dose/.metrics``
+    (or a plain mapping of sections), laid out in columns."""
+    cols = st.columns(columns)
+    for i, key in enumerate(keys):
+        section, name = key.split(".", 1)
+        values = source[section] if isinstance(source, dict) else getattr(source, section)
+        metric(cols[i % columns], name, values, section)
+
+
 # ------------------------------------------------------------------------------ computing
 @st.cache_data(max_entries=FRAME_CACHE_ENTRIES, show_spinner=False)
 def _cached_frame(items: tuple) -> fr.FrameView:
@@ -418,7 +428,7 @@ def image_view(v: fr.FrameView) -> None:
         caption=f"{phantom}, {v.values['patient.thickness_cm']:g} cm: fluoroscopic look "
         "(more X-rays, brighter)",
     )
-    d, m, t = v.dose, v.metrics, v.technique
+    d, t = v.dose, v.technique
     with right:
         st.image(graphics.rate_gauge_svg(d["kar_rate_mGy_per_min"], d["limit_mGy_per_min"]))
         if d["over_limit"]:
@@ -426,13 +436,15 @@ def image_view(v: fr.FrameView) -> None:
         st.caption(_technique_line(v))
         if v.abc_message and v.values["abc.enabled"]:
             (st.warning if t.get("abc_limited") else st.caption)(f"ABC: {v.abc_message}")
-        c = st.columns(2)
-        metric(c[0], "cnr", m, "metrics")
-        metric(c[1], "spr_after_grid", m, "metrics")
-        metric(c[0], "receptor_nGy_per_frame", m, "metrics")
-        metric(c[1], "dqe0", m, "metrics")
-        metric(c[0], "kar_mGy", d, "dose")
-        metric(c[1], "kap_Gycm2", d, "dose")
+        metric_grid(
+            v,
+            "metrics.cnr",
+            "metrics.spr_after_grid",
+            "metrics.receptor_nGy_per_frame",
+            "metrics.dqe0",
+            "dose.kar_mGy",
+            "dose.kap_Gycm2",
+        )
         st.caption(
             f"Totals after {fmt('dose.fluoro_time_s', d['fluoro_time_s'])} of fluoroscopy "
             "at this technique (Fluoroscopy time, under Advanced › Run and dose)."
@@ -526,7 +538,7 @@ def beam_view(v: fr.FrameView) -> None:
 
 def dose_view(v: fr.FrameView) -> None:
     """Dose at a glance: the rate on its gauge, the totals against the skin thresholds."""
-    d, m = v.dose, v.metrics
+    d = v.dose
     left, right = st.columns(2)
     with left:
         st.markdown("**Reference air kerma rate** (at the interventional reference point)")
@@ -534,19 +546,18 @@ def dose_view(v: fr.FrameView) -> None:
         st.markdown(f"**Peak skin dose** after {fmt('dose.fluoro_time_s', d['fluoro_time_s'])}")
         st.image(graphics.skin_bar_svg(d["peak_skin_dose_mGy"]))
         st.caption(f"Skin: {d['reaction']} (NCRP Report 168 bands at 2, 3, 5 and 15 Gy).")
-        c = st.columns(3)
-        metric(c[0], "kar_mGy", d, "dose")
-        metric(c[1], "kap_Gycm2", d, "dose")
-        metric(c[2], "effective_dose_mSv", d, "dose")
+        metric_grid(v, "dose.kar_mGy", "dose.kap_Gycm2", "dose.effective_dose_mSv", columns=3)
     with right:
         st.caption(_technique_line(v))
-        c = st.columns(2)
-        metric(c[0], "receptor_nGy_per_frame", m, "metrics")
-        metric(c[1], "skin_dose_rate_mGy_per_min", d, "dose")
-        metric(c[0], "cnr", m, "metrics")
-        metric(c[1], "snr", m, "metrics")
-        metric(c[0], "spr_after_grid", m, "metrics")
-        metric(c[1], "dqe0", m, "metrics")
+        metric_grid(
+            v,
+            "metrics.receptor_nGy_per_frame",
+            "dose.skin_dose_rate_mGy_per_min",
+            "metrics.cnr",
+            "metrics.snr",
+            "metrics.spr_after_grid",
+            "metrics.dqe0",
+        )
         with st.expander("Every dose quantity"):
             st.dataframe(
                 [
@@ -636,11 +647,9 @@ def run_view(values: dict, params: Params, v: fr.FrameView | None) -> None:
         st.iframe(page.html, height=page.height_px)
     with right:
         d = result["dose"]
-        c = st.columns(2)
-        metric(c[0], "kar_mGy", d, "dose")
-        metric(c[1], "kap_Gycm2", d, "dose")
-        metric(c[0], "peak_skin_dose_mGy", d, "dose")
-        metric(c[1], "frames", d, "dose")
+        metric_grid(
+            result, "dose.kar_mGy", "dose.kap_Gycm2", "dose.peak_skin_dose_mGy", "dose.frames"
+        )
         if v is not None and shown_key == key:
             single = v.dose["kar_mGy"]
             diff = (d["kar_mGy"] - single) / single if single else 0.0
