@@ -614,14 +614,30 @@ def _compute_run(params: Params, bar) -> dict[str, Any]:
     }
 
 
+def _run_events(p: Params) -> str:
+    """What happens in the patient during a run, in words, for the caption."""
+    from sim import sequence
+
+    phantom, events = p.patient.phantom, []
+    if phantom in sequence.NEEDLE_PHANTOMS:
+        events.append("the needle advancing")
+    if phantom in sequence.CONTRAST_PHANTOMS and p.patient.contrast_ml > 0:
+        events.append("contrast filling")
+    if phantom in sequence.BOLUS_PHANTOMS and p.patient.contrast_ml > 0:
+        events.append("a barium bolus passing down at each swallow")
+    if p.sequence.motion_mm > 0:
+        events.append("periodic motion")
+    return "".join(f"{e}, " for e in events)
+
+
 def run_view(values: dict, params: Params, v: fr.FrameView | None) -> None:
     """A whole procedure played in the browser, its dose building up in step."""
     key = tuple(sorted(ctl.canonical(values).items()))
     store = _runs()
     st.caption(
         f"{fmt('dose.fluoro_time_s', params.run.fluoro_time_s)} of fluoroscopy at these "
-        "settings, pulse by pulse: each frame its own noise, the needle advancing, contrast "
-        "filling, the bolus moving, lag and the recursive filter; dose summed pulse by pulse."
+        f"settings, pulse by pulse: each frame its own noise, {_run_events(params)}lag and the "
+        "recursive filter; dose summed pulse by pulse."
     )
     clicked = st.button("▶ Run the procedure", key="run_button", type="primary")
     if clicked and store.get(key) is None:
