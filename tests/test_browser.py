@@ -126,7 +126,13 @@ def _no_exception(page) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0
 
 
-def test_kv_slider_with_abc_off_changes_image_and_dose(browser, server, shots):
+def report(capsys, text: str) -> None:
+    """Print past pytest's capture, so the figure shows in every run's output."""
+    with capsys.disabled():
+        print(text)
+
+
+def test_kv_slider_with_abc_off_changes_image_and_dose(browser, server, shots, capsys):
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     page.goto(f"{server}/?abc.enabled=false", timeout=60_000)
     image = _main_image(page)
@@ -143,10 +149,11 @@ def test_kv_slider_with_abc_off_changes_image_and_dose(browser, server, shots):
         sync_api.expect(slider).not_to_have_value(value, timeout=30_000)
         latencies.append(_wait_change(lambda b=before: image.get_attribute("src"), before))
     median_ms = 1000 * statistics.median(latencies)
-    print(
+    report(
+        capsys,
         f"\nbrowser: key press to new 512x512 image, median {median_ms:.0f} ms over "
         f"{len(latencies)} presses (target {LATENCY_TARGET_MS:.0f} ms); "
-        f"all {', '.join(f'{1000 * x:.0f}' for x in latencies)} ms"
+        f"all {', '.join(f'{1000 * x:.0f}' for x in latencies)} ms",
     )
     _wait_change(lambda: _metric(page, "Cumulative Ka,r"), dose)
     _no_exception(page)
@@ -167,7 +174,7 @@ def test_a_scenario_switches(browser, server, shots):
     page.close()
 
 
-def test_a_run_plays_in_the_browser(browser, server, shots):
+def test_a_run_plays_in_the_browser(browser, server, shots, capsys):
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     page.goto(f"{server}/?view=run&run.fluoro_time_s=10", timeout=60_000)
     page.get_by_role("button", name="▶ Run the procedure").click(timeout=60_000)
@@ -183,12 +190,18 @@ def test_a_run_plays_in_the_browser(browser, server, shots):
                 pass
         time.sleep(0.1)
     assert player is not None, "the player did not load"
-    print(f"\nbrowser: run ready to play {time.perf_counter() - t0:.1f} s after the click")
+    ready_s = time.perf_counter() - t0
+    report(capsys, f"\nbrowser: 10 s hip run ready to play {ready_s:.1f} s after the click")
     player.click("#play")
-    first = player.evaluate("document.body.dataset.frame")
+    time.sleep(0.3)
+    first, t1 = int(player.evaluate("document.body.dataset.frame")), time.perf_counter()
     time.sleep(2.0)
-    later = player.evaluate("document.body.dataset.frame")
-    assert later != first and player.evaluate("document.body.dataset.playing") == "1"
+    later, t2 = int(player.evaluate("document.body.dataset.frame")), time.perf_counter()
+    assert player.evaluate("document.body.dataset.playing") == "1"
+    fps = (later - first) / (t2 - t1)
+    report(capsys, f"browser: the run plays at {fps:.1f} frames/s (15 p/s run, all frames kept)")
+    assert fps >= 10.0
+    report(capsys, f"browser: screenshots in {shots}")
     page.screenshot(path=shots / "run-1600.png")
     _no_exception(page)
     page.close()
