@@ -11,8 +11,10 @@ node table: 2-4 measurements for a 10-28 cm water slab, 6-8 when the limit bites
 rate at the solution exceeds the limit (88 mGy/min, 176 with high-level control), it solves
 ``Ka,r rate(s) = limit`` instead, from below and from a fixed start, and reports
 ``limited=True`` with the shortfall (achieved / target): past that point the image simply
-gets noisier. If the end of the curve (tube limits) cannot reach the target, it stays there
-and reports ``tube_limited``.
+gets noisier. If even the bottom of the curve exceeds the limit (a source close to the IRP and
+no filtration), the current is lowered below the curve until the rate is under the limit. If
+the end of the curve (tube limits: the curve's own caps and the ratings of ``sim.tube``)
+cannot reach the target, it stays there and reports ``tube_limited``.
 
 Targets: low 20, normal 40, high 80 nGy per frame at the receptor input at 15 pulses/s for a
 flat panel (typical flat-panel fluoroscopy 10-100 nGy per pulse, "normal" presets 20-50; FANC
@@ -62,6 +64,7 @@ from sim.params import (
     Technique,
     technique_from,
 )
+from sim.tube import max_ma
 from sim.units import MM_PER_CM, MS_PER_S, NGY_PER_UGY, S_PER_MIN, UGY_PER_MGY
 
 TARGET_NGY_PER_FRAME = {"low": 20.0, "normal": 40.0, "high": 80.0}
@@ -80,17 +83,18 @@ PULSE_MS_MAX = 20.0
 """Longest pulse of the curves [ms]. guess (motion blur limit)."""
 
 MA_MAX_CONTINUOUS = 10.0
-"""Highest tube current in continuous fluoroscopy [mA]. guess (anode heating; typical 1-5)."""
-
-W_PER_KW = 1000.0  # not in sim/units.py: kV x mA = W
-TUBE_POWER_MAX_KW = 80.0
-"""Tube power limit kVp x mA / 1000 [kW]. guess (a typical 80-100 kW angiography generator)."""
+"""Highest tube current of the curves in continuous fluoroscopy [mA]. guess (typical 1-5 mA;
+the tube's own ratings, ``sim.tube``, allow more)."""
 
 TARGET_TOLERANCE = 0.02
 """Relative tolerance on the receptor target and (from below) on the Ka,r-rate limit [-]."""
 
 MAX_MEASUREMENTS = 40
 """Most calls of ``measure`` in one solve [-]."""
+
+BELOW_CURVE_TRIES = 3
+"""Most current reductions below the bottom of the curve when even it exceeds the Ka,r-rate
+limit (one suffices: Ka,r is proportional to mA) [-]."""
 
 LIMIT_SEARCH_START = 3.0
 """Fixed starting effort of the Ka,r-limit search (its answer must not depend on the patient)."""
@@ -252,8 +256,9 @@ def technique_at(params: Params, effort: float, nodes: Sequence[Node] | None = N
 
     kVp and Cu are interpolated linearly between nodes, mA and pulse width geometrically.
     Continuous mode converts the node's mA x ms per frame to a continuous current at 30 frames/s,
-    capped at ``MA_MAX_CONTINUOUS``. The tube power limit caps mA at
-    ``TUBE_POWER_MAX_KW`` / kVp.
+    capped at ``MA_MAX_CONTINUOUS``. The ratings of the generator and tube cap mA at
+    ``sim.tube.max_ma`` (generator power, energy per pulse, mean power at the pulse rate), so
+    every technique of the curve is one the tube can deliver.
 
     Parameters
     ----------
@@ -286,12 +291,12 @@ def technique_at(params: Params, effort: float, nodes: Sequence[Node] | None = N
     cu = a.cu_mm + f * (b.cu_mm - a.cu_mm)
     ma = a.ma * (b.ma / a.ma) ** f
     pulse_ms = a.pulse_ms * (b.pulse_ms / a.pulse_ms) ** f
-    ma = min(ma, TUBE_POWER_MAX_KW * W_PER_KW / kvp)  # P [W] = kV x mA
     base = technique_from(params)
     if base.continuous:
         frame_ms = MS_PER_S / CONTINUOUS_FRAME_RATE_PPS
         ma = min(ma * pulse_ms / frame_ms, MA_MAX_CONTINUOUS)
         pulse_ms = frame_ms
+    ma = min(ma, max_ma(kvp, pulse_ms, base.pulse_rate_pps, base.continuous))
     return replace(base, kvp=kvp, cu_mm=cu, ma=ma, pulse_ms=pulse_ms)
 
 
@@ -547,9 +552,24 @@ def solve(params: Params, measure: Callable[[Technique], Measurement]) -> AbcRes
             s = a if a is not None else 0.0
 
     t, m = technique_at(params, s, nodes), at(s)
+    below_curve = 0  # measurements below the bottom of the curve
+    while m.kar_rate_mGy_per_min > limit and below_curve < BELOW_CURVE_TRIES:
+        # even the lowest output of the curve is over the limit (a short source-IRP distance,
+        # no filtration): less current, below the curve (Ka,r is proportional to mA)
+        scale = limit / m.kar_rate_mGy_per_min * (1.0 - 0.5 * TARGET_TOLERANCE)
+        t = replace(t, ma=t.ma * scale)
+        m = _check_measurement(measure(t))
+        below_curve += 1
+        limited, tube_limited = True, False
     achieved = m.receptor_nGy_per_frame
     shortfall = min(achieved / target, 1.0) if (limited or tube_limited) else achieved / target
-    if limited:
+    if below_curve:
+        message = (
+            f"Ka,r rate limit {limit:g} mGy/min: even the lowest output of the "
+            f"{params.abc.curve} curve exceeds it, so the tube current is lowered to "
+            f"{t.ma:.3g} mA (receptor {achieved:.3g} nGy per frame)."
+        )
+    elif limited:
         message = (
             f"Ka,r rate limit {limit:g} mGy/min reached: receptor {achieved:.3g} of "
             f"{target:.3g} nGy per frame ({100 * achieved / target:.0f} %); the image is noisier."
@@ -572,7 +592,7 @@ def solve(params: Params, measure: Callable[[Technique], Measurement]) -> AbcRes
         target_nGy_per_frame=target,
         kar_rate_mGy_per_min=m.kar_rate_mGy_per_min,
         limited=limited,
-        iterations=len(calls),
+        iterations=len(calls) + below_curve,
         curve=params.abc.curve,
         shortfall=shortfall,
         effort=s,

@@ -51,6 +51,7 @@ import numpy as np
 import xraylib
 
 from sim.units import KEV_PER_MEV, MG_PER_G, MM_PER_CM
+from sim.validate import short_repr
 
 try:  # vectorised xraylib bindings (same C library)
     import xraylib_np as _xnp
@@ -472,10 +473,12 @@ def check_material(name: str) -> str:
         return name
     others = [m for m in _REGISTRY if m not in _SYMBOLS.values()]
     lowered = {m.lower(): m for m in _REGISTRY}
-    guess = difflib.get_close_matches(str(name).lower(), list(lowered), n=3, cutoff=0.6)
+    word = name[:100].lower() if isinstance(name, str) else ""  # difflib is linear in length
+    guess = difflib.get_close_matches(word, list(lowered), n=3, cutoff=0.6)
     hint = f" Did you mean {', '.join(repr(lowered[g]) for g in guess)}?" if guess else ""
     raise ValueError(
-        f"material={name!r} is unknown.{hint} Known: any element symbol H..U, {', '.join(others)}."
+        f"material={short_repr(name)} is unknown.{hint} Known: any element symbol H..U, "
+        f"{', '.join(others)}."
     )
 
 

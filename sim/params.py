@@ -17,11 +17,16 @@ import dataclasses
 import difflib
 import json
 import math
+import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import numpy as np
+
 from sim.tube import check_loading
 from sim.units import MS_PER_S
+from sim.validate import short_repr
 
 CONTINUOUS_FRAME_RATE_PPS = 30.0
 """Frame rate of continuous fluoroscopy [1/s] (video rate, Bushberg et al., ch. 9)."""
@@ -62,20 +67,29 @@ class Knob:
         }
 
     def check(self, value: Any) -> Any:
-        """Return ``value`` coerced to the knob's type, or raise ``ValueError``."""
-        bad = f"{self.name}={value!r} is invalid: expected {self.describe_range()}"
+        """Return ``value`` coerced to the knob's type, or raise ``ValueError``.
+
+        Accepts bools for bool knobs, one of the choices for choice knobs, and real numbers
+        (Python or numpy, not bool) for numeric knobs; anything else (strings, containers,
+        NaN, inf, huge integers) raises a ``ValueError`` that names the knob and its range.
+        """
+        bad = f"{self.name}={show(value)} is invalid: expected {self.describe_range()}"
         if self.kind is bool:
-            if isinstance(value, bool) or type(value).__name__ == "bool_":
+            if isinstance(value, (bool, np.bool_)):
                 return bool(value)
             raise ValueError(f"{bad} (got {type(value).__name__})")
         if self.choices is not None:
-            if isinstance(value, bool) or value not in self.choices:
+            if self.kind is str:
+                if not (isinstance(value, str) and value in self.choices):
+                    raise ValueError(bad)
+                return str(value)
+            number = _as_number(value)
+            if number is None or number not in self.choices:
                 raise ValueError(bad)
-            return self.kind(value)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            if not (hasattr(value, "dtype") and getattr(value, "ndim", 1) == 0):
-                raise ValueError(f"{bad} (got {type(value).__name__})")
-        number = float(value)
+            return self.kind(number)
+        number = _as_number(value)
+        if number is None:
+            raise ValueError(f"{bad} (got {type(value).__name__})")
         if not math.isfinite(number):
             raise ValueError(bad)
         if self.kind is int:
@@ -83,11 +97,13 @@ class Knob:
                 raise ValueError(f"{bad} (must be a whole number)")
             number = int(number)
         if not (self.min <= number <= self.max):
-            raise ValueError(f"{self.name}={_fmt(value)} is out of range {self.describe_range()}")
+            raise ValueError(f"{self.name}={show(value)} is out of range {self.describe_range()}")
         return number
 
     def parse(self, text: str) -> Any:
         """Parse a command-line string for this knob, then check it."""
+        if not isinstance(text, str):
+            raise ValueError(f"{self.name}={show(text)} is invalid: expected text to parse")
         text = text.strip()
         if self.kind is bool:
             low = text.lower()
@@ -95,22 +111,55 @@ class Knob:
                 return True
             if low in ("false", "0", "no", "off"):
                 return False
-            raise ValueError(f"{self.name}={text!r} is invalid: expected true or false")
+            raise ValueError(f"{self.name}={show(text)} is invalid: expected true or false")
         if self.kind is str:
             return self.check(text)
         try:
             number = float(text)
         except ValueError:
             raise ValueError(
-                f"{self.name}={text!r} is not a number: expected {self.describe_range()}"
+                f"{self.name}={show(text)} is not a number: expected {self.describe_range()}"
             ) from None
         return self.check(int(number) if self.kind is int and number.is_integer() else number)
+
+
+def _as_number(value: Any) -> float | None:
+    """A real number (Python or numpy scalar, or 0-d array; not bool) as a float, else None.
+
+    Integers too large for a float become +-inf (so that they fail as out of range)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf if value > 0 else -math.inf
+    try:  # numpy scalars and 0-d arrays of integer or floating type
+        dtype = getattr(value, "dtype", None)
+        if dtype is not None and getattr(value, "ndim", 1) == 0 and dtype.kind in "iuf":
+            return float(value)
+    except Exception:  # an odd object (its attributes fail): not a number
+        return None
+    return None
 
 
 def _fmt(x: Any) -> str:
     if isinstance(x, float) and x.is_integer() and abs(x) < 1e15:
         return str(int(x))
     return str(x)
+
+
+def show(value: Any) -> str:
+    """A value as an error message shows it: floats plainly (``200``, not ``200.0``), anything
+    else as a short repr (long strings and deep or long containers are cut, so that a message
+    stays one short line)."""
+    if isinstance(value, (bool, np.bool_)):
+        return repr(bool(value))
+    if isinstance(value, numbers.Integral):  # numpy integers too, shown as plain numbers
+        return short_repr(int(value))
+    if isinstance(value, numbers.Real):
+        return _fmt(float(value))
+    return short_repr(value)
 
 
 def declare(
@@ -451,16 +500,24 @@ class Params:
         return {name: self.get(name) for name in KNOBS}
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> Params:
+    def from_dict(cls, values: Mapping[str, Any]) -> Params:
         """Params from a flat mapping of dotted names (missing knobs keep their defaults)."""
+        if not isinstance(values, Mapping):
+            raise ValueError(
+                f"Params.from_dict needs a mapping of dotted knob names to values, got "
+                f"{type(values).__name__}"
+            )
+        for name in values:
+            _split(name)  # a name that is not a knob (or not text) fails here, by name
         return cls().replace(**values)
 
 
 def _split(name: str) -> tuple[str, str]:
     if not isinstance(name, str) or name not in KNOBS:
-        near = difflib.get_close_matches(str(name), list(KNOBS), n=3, cutoff=0.5)
+        word = name[:100] if isinstance(name, str) else ""  # difflib is linear in the length
+        near = difflib.get_close_matches(word, list(KNOBS), n=3, cutoff=0.5)
         hint = f"; did you mean {' or '.join(near)}?" if near else ""
-        raise ValueError(f"unknown knob {name!r}{hint} (`fluorosim params` lists them)")
+        raise ValueError(f"unknown knob {show(name)}{hint} (`fluorosim params` lists them)")
     section, attr = name.split(".", 1)
     return section, attr
 
@@ -473,11 +530,109 @@ def knob(name: str) -> Knob:
 
 def parse_assignment(text: str) -> tuple[str, Any]:
     """Parse ``name=value`` as given on the command line into (name, checked value)."""
-    if "=" not in text:
-        raise ValueError(f"expected name=value, got {text!r}")
+    if not isinstance(text, str) or "=" not in text:
+        raise ValueError(f"expected name=value, got {show(text)}")
     name, value = text.split("=", 1)
     name = name.strip()
     return name, knob(name).parse(value)
+
+
+MAX_PARAMS_BYTES = 64 * 1024
+"""Largest parameters file read by :func:`params_from_json` [bytes] (a full file of every knob
+is about 3 kB)."""
+
+
+_JSON_KINDS = {
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+    type(None): "null",
+}
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(f"{show(key)} appears twice in the parameters file")
+        out[key] = value
+    return out
+
+
+def params_from_json(data: bytes) -> dict[str, Any]:
+    """Knob values from a parameters file: a JSON object of dotted knob name -> value.
+
+    The object is either flat (``{"tube.kvp": 90, "grid.enabled": false}``) or the app's
+    download, ``{"fluorosim": "parameters", "params": {...}}``. Values are JSON numbers,
+    booleans and strings; a string for a numeric or boolean knob is parsed as on the command
+    line (``"90"``, ``"false"``). Each value is checked against its knob; combinations of knobs
+    are checked when the values are applied (``Params.replace``), since they depend on the
+    parameters they are applied to.
+
+    Parameters
+    ----------
+    data : bytes
+        The file's content, UTF-8 (a byte-order mark is allowed), at most
+        :data:`MAX_PARAMS_BYTES`.
+
+    Returns
+    -------
+    dict
+        Dotted knob name -> checked value, in the file's order.
+
+    Raises
+    ------
+    ValueError
+        Too large, not UTF-8, not JSON, nested too deeply, a name twice, not an object of
+        knobs, an unknown knob or an invalid value (the message names the knob and its range).
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ValueError(f"a parameters file is bytes, got {type(data).__name__}")
+    if len(data) > MAX_PARAMS_BYTES:
+        raise ValueError(
+            f"the parameters file is larger than {MAX_PARAMS_BYTES // 1024} kB "
+            f"({MAX_PARAMS_BYTES} bytes), the most a parameters file may have"
+        )
+    try:
+        text = bytes(data).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not a JSON file (not UTF-8 text at byte {exc.start})") from None
+    try:
+        doc = json.loads(text, object_pairs_hook=_object_without_duplicates)
+    except _DuplicateKey:
+        raise
+    except RecursionError:
+        raise ValueError("not a JSON file of knobs (nested too deeply)") from None
+    except ValueError as exc:  # JSONDecodeError, or an integer with too many digits
+        raise ValueError(f"not a JSON file ({str(exc)[:200]})") from None
+    example = 'e.g. {"tube.kvp": 90, "grid.enabled": false}'
+    if isinstance(doc, dict) and isinstance(doc.get("params"), dict):  # the app's download
+        extra = [k for k in doc if k not in ("fluorosim", "params")]
+        if doc.get("fluorosim", "parameters") != "parameters" or extra:
+            what = show(extra[0]) if extra else f"fluorosim={show(doc['fluorosim'])}"
+            raise ValueError(
+                f'unexpected {what} beside "params": a parameters file is '
+                '{"fluorosim": "parameters", "params": {...}} or a flat object of knobs'
+            )
+        doc = doc["params"]
+    if not isinstance(doc, dict):
+        raise ValueError(
+            f"a parameters file holds a JSON object of knob names and values ({example}), "
+            f"not {_JSON_KINDS.get(type(doc), 'a ' + type(doc).__name__)}"
+        )
+    values: dict[str, Any] = {}
+    for name, value in doc.items():
+        k = knob(name)
+        values[name] = (
+            k.parse(value) if isinstance(value, str) and k.kind is not str else (k.check(value))
+        )
+    return values
 
 
 def knobs_json() -> str:

@@ -2432,7 +2432,7 @@ def _swallow(t_mm: float, prog: float, vol_ml: float) -> Phantom:
     r = OESOPHAGUS_RADIUS_MM * s
     length = swallow_column_mm(vol_ml, s)
     top = (BOLUS_TOP_MM - prog * BOLUS_TRAVEL_MM) * s
-    if length > 0:
+    if length > _ZERO_MM:  # a shorter column (a few nanolitres) is none at all
         shapes.append(
             Cylinder(
                 material=materials.barium_material(),

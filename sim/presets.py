@@ -50,6 +50,7 @@ from types import MappingProxyType
 from typing import Any
 
 from sim.params import Params
+from sim.validate import short_repr
 
 
 @dataclass(frozen=True)
@@ -270,8 +271,10 @@ def preset_names() -> tuple[str, ...]:
 
 def preset(name: str) -> Preset:
     """The :class:`Preset` of a name, or ``ValueError`` listing the names."""
-    if name not in PRESETS:
-        raise ValueError(f"preset {name!r} is unknown: expected one of {', '.join(PRESETS)}")
+    if not isinstance(name, str) or name not in PRESETS:
+        raise ValueError(
+            f"preset {short_repr(name)} is unknown: expected one of {', '.join(PRESETS)}"
+        )
     return PRESETS[name]
 
 

@@ -57,7 +57,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from sim.units import G_PER_KG, J_PER_KEV, MM2_PER_CM2, UGY_PER_GY
-from sim.validate import check_number
+from sim.validate import check_number, short_repr, show
 
 __all__ = [
     "ANGLE_RANGE_DEG",
@@ -128,14 +128,17 @@ RQA added Al from the public SpekPy beam definitions quoted in PUBLISHED.md [S-i
 
 def _check_thickness(material: str, mm: float) -> float:
     """Return a filter thickness as float or raise ValueError (finite, >= 0)."""
+    what = f"thickness of {short_repr(material)}={show(mm)}"
+    if isinstance(mm, (bool, str, bytes, bytearray)):  # float("2") would accept text
+        raise ValueError(f"{what} is not a number [mm]")
     try:
         t = float(mm)
+    except OverflowError:  # an integer beyond the float range
+        t = math.inf
     except (TypeError, ValueError):
-        raise ValueError(f"thickness of {material!r}={mm!r} is not a number [mm]") from None
+        raise ValueError(f"{what} is not a number [mm]") from None
     if not math.isfinite(t) or t < 0.0:
-        raise ValueError(
-            f"thickness of {material!r}={mm!r} is out of range: must be finite and >= 0 mm"
-        )
+        raise ValueError(f"{what} is out of range: must be finite and >= 0 mm")
     return t
 
 

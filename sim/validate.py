@@ -8,16 +8,38 @@ from __future__ import annotations
 
 import math
 import numbers
+import reprlib
 from typing import Any
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = 60
+_REPR.maxother = 60
+_REPR.maxlong = 40
+_REPR.maxlevel = 2
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 4
+
+
+def short_repr(value: Any) -> str:
+    """repr() cut to a short line: long strings and deep or long containers are shortened, and
+    a value whose repr fails (an integer of thousands of digits) shows its type."""
+    if isinstance(value, (bytes, bytearray, memoryview)) and len(value) > _REPR.maxstring:
+        return f"<{type(value).__name__} of {len(value)} bytes>"  # reprlib would repr it whole
+    try:
+        return _REPR.repr(value)
+    except Exception:  # a repr that fails still gets a name
+        return f"<{type(value).__name__}>"
 
 
 def show(value: Any) -> str:
-    """A value as it appears in an error message (numpy scalars as plain numbers)."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return repr(int(value))
+    """A value as it appears in an error message (numpy scalars as plain numbers, anything
+    else as a :func:`short_repr`)."""
+    if isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, numbers.Integral):
+        return short_repr(int(value))
     if isinstance(value, numbers.Real):
         return repr(float(value))
-    return repr(value)
+    return short_repr(value)
 
 
 def check_number(
@@ -39,12 +61,16 @@ def check_number(
         Exclude ``lo`` itself.
     """
     valid = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]" + (f" {unit}" if unit else "")
-    if isinstance(value, bool):
-        raise ValueError(f"{name}={value!r} is not a number: expected {valid}")
+    dtype = getattr(value, "dtype", None)
+    text = isinstance(value, (bool, str, bytes, bytearray))  # float("90") would accept text
+    if text or (dtype is not None and getattr(dtype, "kind", "") not in "iuf"):
+        raise ValueError(f"{name}={show(value)} is not a number: expected {valid}")
     try:
         x = float(value)
+    except OverflowError:  # an integer beyond the float range
+        x = math.inf
     except (TypeError, ValueError):
-        raise ValueError(f"{name}={value!r} is not a number: expected {valid}") from None
+        raise ValueError(f"{name}={show(value)} is not a number: expected {valid}") from None
     if not math.isfinite(x) or x > hi or x < lo or (lo_open and x == lo):
         raise ValueError(f"{name}={show(value)} is out of range {valid}")
     return x

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim import abc
+from sim import abc, tube
 from sim.params import Params, Technique, technique_from
 
 THICKNESSES_CM = np.arange(10.0, 35.0 + 1e-9, 2.5)
@@ -145,7 +145,7 @@ def test_curves_are_monotone_and_have_their_character():
         assert np.all(np.diff(kvp) >= 0) and np.all(np.diff(cu) <= 0)
         assert np.all(np.diff(mas) >= 0)
         assert all(n.ma <= abc.MA_MAX_PULSED and n.pulse_ms <= abc.PULSE_MS_MAX for n in nodes)
-        assert all(n.kvp * n.ma / 1000 <= abc.TUBE_POWER_MAX_KW for n in nodes)
+        assert all(n.kvp * n.ma / 1000 <= tube.GENERATOR_POWER_MAX_KW for n in nodes)
     low = abc.curve_nodes("low_dose", 0.1)
     assert low[0].cu_mm > abc.curve_nodes("standard", 0.1)[0].cu_mm
     assert low[-2].kvp == low[-1].kvp  # Cu dropped last, at the top kV
@@ -254,3 +254,13 @@ def test_any_monotone_measure(gain, kv_power, cu_loss, kar_gain, curve, high_lev
     assert on_target or r.limited or r.tube_limited or at_bottom
     if r.limited:
         assert r.kar_rate_mGy_per_min >= 0.98 * r.limit_mGy_per_min or r.effort == 0.0
+
+
+def test_even_the_bottom_of_the_curve_over_the_limit_lowers_the_current_below_it():
+    """Ka,r rate proportional to mAs, far over the limit at the lowest node: the current is
+    lowered below the curve until the rate is under the limit."""
+    p = Params()
+    r = abc.solve(p, lambda t: _fixed(1e6 * t.mas_per_frame, 1e7 * t.mas_per_frame))
+    bottom = abc.technique_at(p, 0.0)
+    assert r.limited and r.effort == 0.0 and r.technique.ma < bottom.ma
+    assert 0.98 * 88.0 <= r.kar_rate_mGy_per_min <= 88.0 and "lowered" in r.message
