@@ -30,7 +30,8 @@ Size
 
 Test hooks
     ``document.body.dataset``: ``frame`` (index of the frame shown among the page's frames),
-    ``playing`` ("1"/"0"), ``ready`` ("1" once the frames are decoded), ``ended`` ("1" when
+    ``playing`` ("1"/"0"), ``ready`` ("1" once playable: the first 48 frames decoded, the rest
+    decoding far ahead of playback), ``decoded`` ("1" when every frame is), ``ended`` ("1" when
     stopped at the end of the run).
 """
 
@@ -537,9 +538,14 @@ async function load() {
     ids.forEach((i, j) => { imgs[i] = got[j]; });
     done += ids.length;
     if (k === 0) { cur = -1; show(0); }
-    loading.textContent = "Decoding frames " + done + "/" + n + "\u2026";
+    if (!ready) loading.textContent = "Decoding frames " + done + "/" + n + "\u2026";
+    // playable once a head start is decoded: decoding runs far ahead of playback
+    if (!ready && (done >= Math.min(n, 48) || done === n)) enable();
   }
   D.frames = null;
+  body.dataset.decoded = "1";
+}
+function enable() {
   ready = true; loading.remove();
   playBtn.disabled = false; replayBtn.disabled = false; scrub.disabled = false;
   body.dataset.ready = "1";
