@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from sim.params import II_MAX_FOV_CM, KNOBS, MIN_AIR_GAP_CM, Params, knob
+from sim.params import II_MAX_FOV_CM, KNOBS, MIN_AIR_GAP_CM, Params, knob, params_from_json
 from sim.tube import max_ma
 from sim.units import MS_PER_S
 
@@ -251,9 +251,6 @@ TECHNIQUE_OF = {
 }
 """Knob -> key of ``Result.technique`` holding the value actually used."""
 
-MAX_IMPORT_BYTES = 64 * 1024
-"""Largest parameters file the app imports [bytes]."""
-
 
 def label(name: str) -> str:
     """Label with unit, e.g. ``Tube potential [kV]``."""
@@ -475,7 +472,8 @@ def from_query(query: dict[str, str]) -> Parsed:
 
 
 def from_json_bytes(data: bytes) -> Parsed:
-    """Knob values from an imported parameters file (JSON object of dotted name -> value).
+    """Knob values from an imported parameters file (``sim.params.params_from_json``: size,
+    JSON, every knob checked), valid together once the dependent knobs are reconciled.
 
     Raises
     ------
@@ -483,25 +481,7 @@ def from_json_bytes(data: bytes) -> Parsed:
         Too large, not UTF-8 JSON, not an object of knobs, or any value invalid (the message
         names the knob and its range).
     """
-    if len(data) > MAX_IMPORT_BYTES:
-        raise ValueError(
-            f"the file has {len(data) / 1024:.0f} kB: a parameters file is at most "
-            f"{MAX_IMPORT_BYTES // 1024} kB"
-        )
-    try:
-        doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ValueError(f"not a JSON file ({type(exc).__name__}: {str(exc)[:120]})") from None
-    if isinstance(doc, dict) and isinstance(doc.get("params"), dict):
-        doc = doc["params"]  # the app's own download wraps the knobs
-    if not isinstance(doc, dict):
-        raise ValueError('expected a JSON object of knob names and values, e.g. {"tube.kvp": 90}')
-    values = {}
-    for name, value in doc.items():
-        k = knob(str(name)[:80])
-        values[name] = (
-            k.parse(value) if isinstance(value, str) and k.kind is not str else (k.check(value))
-        )
+    values = params_from_json(data)
     Params.from_dict(reconcile({**Params().to_dict(), **values})[0])
     return Parsed(values, ())
 

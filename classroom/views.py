@@ -451,10 +451,6 @@ def image_view(v: fr.FrameView) -> None:
         )
 
 
-def _stages() -> list[dict[str, Any]]:
-    return _stage_table()
-
-
 @lru_cache(maxsize=1)
 def _stage_table() -> list[dict[str, Any]]:
     doc = tomllib.loads(asset_path("chain", "stages.toml").read_text(encoding="utf-8"))
@@ -470,7 +466,7 @@ def _figure_value(v: fr.FrameView, key: str) -> tuple[str, str, str]:
 
 def chain_view(v: fr.FrameView) -> None:
     """Every stage of the chain: its image or spectrum, its physics, its figures, its source."""
-    stages = _stages()
+    stages = _stage_table()
     ids = [s["id"] for s in stages]
     titles = {s["id"]: s["title"] for s in stages}
     st.session_state.setdefault("stage", ids[2])
