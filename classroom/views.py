@@ -23,7 +23,7 @@ import streamlit as st
 
 from classroom import controls as ctl
 from classroom import frames as fr
-from classroom import graphics
+from classroom import graphics, workers
 from sim.materials import asset_path
 from sim.params import KNOBS, Params
 from sim.plotting import series_figure, spectrum_figure
@@ -74,13 +74,14 @@ def metric_grid(source: Any, *keys: str, columns: int = 2) -> None:
 
 
 # ------------------------------------------------------------------------------ computing
+@st.cache_resource
+def _frame_pool() -> workers.FramePool:
+    return workers.FramePool(workers.worker_count())
+
+
 @st.cache_data(max_entries=FRAME_CACHE_ENTRIES, show_spinner=False)
 def _cached_frame(items: tuple) -> fr.FrameView:
-    from sim.chain import simulate, view_mask
-
-    p = Params.from_dict(dict(items))
-    r = simulate(p)
-    return fr.frame_view(r, view_mask(p), r.abc.message if r.abc is not None else "")
+    return _frame_pool().frame(items)
 
 
 def frame(values: dict[str, Any]) -> fr.FrameView:

@@ -442,7 +442,11 @@ def _secant(
     return max(below), a, b
 
 
-def solve(params: Params, measure: Callable[[Technique], Measurement]) -> AbcResult:
+def solve(
+    params: Params,
+    measure: Callable[[Technique], Measurement],
+    kar: Callable[[Technique], float] | None = None,
+) -> AbcResult:
     """Choose the technique that holds the receptor target, within tube and Ka,r-rate limits.
 
     Two one-dimensional searches along the curve. (1) Receptor target: a bracketed secant on
@@ -477,6 +481,8 @@ def solve(params: Params, measure: Callable[[Technique], Measurement]) -> AbcRes
         raise ValueError(f"params must be a sim.Params, got {type(params).__name__}")
     if not callable(measure):
         raise ValueError("measure must be callable: measure(technique) -> Measurement")
+    if kar is not None and not callable(kar):
+        raise ValueError("kar must be callable: kar(technique) -> Ka,r rate [mGy/min]")
     limit = kar_rate_limit_mGy_per_min(params.abc.high_level)
     target = target_nGy_per_frame(params)
     calls: dict[float, tuple[Technique, Measurement]] = {}
@@ -508,17 +514,28 @@ def solve(params: Params, measure: Callable[[Technique], Measurement]) -> AbcRes
             calls[s] = (t, _check_measurement(measure(t)))
         return calls[s][1]
 
+    kar_only: dict[float, float] = {}
+
+    def kar_at(s: float) -> float:
+        if s in calls or kar is None:
+            return at(s).kar_rate_mGy_per_min
+        if s not in kar_only:
+            v = kar(technique_at(params, s, nodes))
+            _check_measurement(Measurement(0.0, v))
+            kar_only[s] = float(v)
+        return kar_only[s]
+
     def budget() -> bool:
-        return len(calls) < MAX_MEASUREMENTS
+        return len(calls) < MAX_MEASUREMENTS and len(kar_only) < 4 * MAX_MEASUREMENTS
 
     def g_target(s: float) -> float:
         return math.log(max(at(s).receptor_nGy_per_frame, 1e-30) / target)
 
     def g_limit(s: float) -> float:
-        return math.log(max(at(s).kar_rate_mGy_per_min, 1e-30) / limit)
+        return math.log(max(kar_at(s), 1e-30) / limit)
 
     def over_limit(s: float) -> bool:
-        return at(s).kar_rate_mGy_per_min > limit
+        return kar_at(s) > limit
 
     log_floor = math.log1p(-TARGET_TOLERANCE)
 
@@ -527,7 +544,7 @@ def solve(params: Params, measure: Callable[[Technique], Measurement]) -> AbcRes
         return g_target(s) if gl <= 0.0 else max(g_target(s), gl)
 
     def done(x: float, g: float) -> bool:
-        met = abs(g_target(x)) <= log_tol and g_limit(x) <= 0.0
+        met = g_limit(x) <= 0.0 and abs(g_target(x)) <= log_tol
         return met or (x <= 0.0 and g > 0) or (x >= top and g < 0)
 
     def at_limit_short(x: float) -> bool:  # at (or over) the limit, still short of the target
@@ -609,6 +626,7 @@ def sweep_thickness(
     params: Params,
     measure_for_thickness: Callable[[float], Callable[[Technique], Measurement]],
     thicknesses_cm: Sequence[float],
+    kar: Callable[[Technique], float] | None = None,
 ) -> list[AbcResult]:
     """ABC result for each patient thickness.
 
@@ -620,6 +638,8 @@ def sweep_thickness(
         ``measure_for_thickness(thickness_cm) -> measure`` (see :func:`solve`).
     thicknesses_cm : sequence of float
         Thicknesses [cm].
+    kar : callable, optional
+        The Ka,r rate alone (see :func:`solve`).
 
     Returns
     -------
@@ -630,7 +650,7 @@ def sweep_thickness(
     ----------
     Bushberg et al., ch. 9 (ABC response to patient thickness).
     """
-    return [solve(params, measure_for_thickness(float(t))) for t in thicknesses_cm]
+    return [solve(params, measure_for_thickness(float(t)), kar) for t in thicknesses_cm]
 
 
 def limit_thickness_cm(
@@ -639,6 +659,7 @@ def limit_thickness_cm(
     lo_cm: float = 10.0,
     hi_cm: float = 35.0,
     tol_cm: float = 0.1,
+    kar: Callable[[Technique], float] | None = None,
 ) -> float | None:
     """Thinnest patient for which the Ka,r-rate limit stops the ABC short of its target.
 
@@ -654,6 +675,8 @@ def limit_thickness_cm(
         Search range [cm].
     tol_cm : float
         Resolution [cm].
+    kar : callable, optional
+        The Ka,r rate alone (see :func:`solve`).
 
     Returns
     -------
@@ -671,7 +694,7 @@ def limit_thickness_cm(
         raise ValueError(f"tol_cm={tol_cm!r} is out of range (0, inf) cm")
 
     def limited(t: float) -> bool:
-        return solve(params, measure_for_thickness(t)).limited
+        return solve(params, measure_for_thickness(t), kar).limited
 
     if not limited(hi_cm):
         return None

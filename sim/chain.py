@@ -268,18 +268,27 @@ def _expected(t, angle, al_mm, g_knobs, patient, scatter_knobs, grid_knobs, rec,
     )
 
 
+def abc_kar(p: Params):
+    """The Ka,r rate of a technique [mGy/min] (no image: it does not depend on the patient)."""
+    g = geo.geometry_from(p)
+
+    def kar(t: Technique) -> float:
+        filtered = beam(t.kvp, p.tube.anode_angle_deg, p.filtration.al_mm, t.cu_mm)[1]
+        return dose_mod.frame_dose(filtered, t, g, p.geometry.table).kar_rate_mGy_per_min(t)
+
+    return kar
+
+
 def abc_measure(p: Params):
     """What the ABC sensor sees for a technique: the receptor air kerma per frame in the
     central region (the chain itself, on a coarse image) and the Ka,r rate."""
-    g = geo.geometry_from(p)
+    kar = abc_kar(p)
 
     def measure(t: Technique) -> abc_mod.Measurement:
         e = expected_frame(p, t, image_px=ABC_PROBE_PX)
-        filtered = beam(t.kvp, p.tube.anode_angle_deg, p.filtration.al_mm, t.cu_mm)[1]
-        frame = dose_mod.frame_dose(filtered, t, g, p.geometry.table)
         return abc_mod.Measurement(
             receptor_nGy_per_frame=e.figures["receptor_nGy_per_frame"],
-            kar_rate_mGy_per_min=frame.kar_rate_mGy_per_min(t),
+            kar_rate_mGy_per_min=kar(t),
         )
 
     return measure
@@ -289,7 +298,7 @@ def choose_technique(p: Params):
     """Technique from the knobs, or from automatic brightness control when it is on."""
     if not p.abc.enabled:
         return technique_from(p), None
-    res = abc_mod.solve(p, abc_measure(p))
+    res = abc_mod.solve(p, abc_measure(p), abc_kar(p))
     return res.technique, res
 
 
@@ -315,7 +324,7 @@ def abc_table(p: Params, thicknesses_cm) -> tuple[list[dict], float | None]:
     def measure_for(t_cm: float):
         return abc_measure(p.replace(**{"patient.thickness_cm": float(t_cm)}))
 
-    results = abc_mod.sweep_thickness(p, measure_for, thicknesses_cm)
+    results = abc_mod.sweep_thickness(p, measure_for, thicknesses_cm, abc_kar(p))
     rows = [
         {
             "thickness_cm": float(t_cm),
@@ -328,7 +337,7 @@ def abc_table(p: Params, thicknesses_cm) -> tuple[list[dict], float | None]:
         for t_cm, r in zip(thicknesses_cm, results, strict=True)
     ]
     lo, hi = float(min(thicknesses_cm)), float(max(thicknesses_cm))
-    limit = abc_mod.limit_thickness_cm(p, measure_for, lo_cm=lo, hi_cm=hi)
+    limit = abc_mod.limit_thickness_cm(p, measure_for, lo_cm=lo, hi_cm=hi, kar=abc_kar(p))
     return rows, limit
 
 

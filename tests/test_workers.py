@@ -1,0 +1,65 @@
+"""The app's worker processes: the same frame as in-process, a bad setting named, a killed
+worker survived."""
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from classroom import controls as ctl
+from classroom import workers
+from sim.params import KNOBS, Params
+
+
+def items(**changes) -> tuple:
+    p = Params()
+    values = {k: p.get(k) for k in KNOBS} | changes
+    return tuple(sorted(ctl.canonical(values).items()))
+
+
+@pytest.fixture(scope="module")
+def pool():
+    fp = workers.FramePool(1)
+    yield fp
+    fp.shutdown()
+
+
+def test_a_worker_gives_the_frame_computed_in_process(pool):
+    key = items(**{"patient.thickness_cm": 17.0})
+    here, there = workers.compute_frame(key), pool.frame(key)
+    assert there.image_jpeg == here.image_jpeg
+    assert there.technique == here.technique
+    assert np.array_equal(there.image, here.image)
+    assert there.metrics == here.metrics
+
+
+def test_invalid_settings_come_back_as_a_value_error(pool):
+    key = items(**{"patient.thickness_cm": 40.0, "geometry.source_skin_cm": 70.0})
+    with pytest.raises(ValueError, match="source_skin_cm"):
+        pool.frame(key)
+
+
+def test_a_killed_worker_is_replaced(pool):
+    pool.frame(items())
+    for pid in list(pool._executor()._processes):
+        os.kill(pid, signal.SIGKILL)
+    key = items(**{"patient.thickness_cm": 19.0})
+    assert pool.frame(key).image_jpeg == workers.compute_frame(key).image_jpeg
+    assert pool.frame(key).image_jpeg  # and the next request finds a fresh pool
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("0", 0), ("1", 1), (" 3 ", 3), ("16", 16)])
+def test_worker_count_from_the_environment(raw, expected):
+    assert workers.worker_count({workers.WORKERS_ENV: raw}) == expected
+
+
+@pytest.mark.parametrize("raw", ["-1", "17", "two", "1.5", "nan"])
+def test_a_bad_worker_count_is_refused_with_its_range(raw):
+    with pytest.raises(ValueError, match=r"FLUOROSIM_WORKERS .*0\.\.16"):
+        workers.worker_count({workers.WORKERS_ENV: raw})
+
+
+def test_default_worker_count_uses_the_cores():
+    cpus = os.cpu_count() or 1
+    assert workers.worker_count({}) == (min(cpus, 16) if cpus >= 2 else 0)
