@@ -76,7 +76,10 @@ def metric_grid(source: Any, *keys: str, columns: int = 2) -> None:
 # ------------------------------------------------------------------------------ computing
 @st.cache_resource
 def _frame_pool() -> workers.FramePool:
-    return workers.FramePool(workers.worker_count())
+    try:
+        return workers.FramePool(workers.worker_count())
+    except ValueError as exc:  # the server's environment, not the student's settings
+        raise RuntimeError(f"server setting: {exc}") from None
 
 
 @st.cache_data(max_entries=FRAME_CACHE_ENTRIES, show_spinner=False)

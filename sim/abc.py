@@ -53,6 +53,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import Any
 
 from scipy.optimize import brentq
 
@@ -340,11 +341,15 @@ def target_nGy_per_frame(params: Params) -> float:
 # --------------------------------------------------------------------------- solver
 
 
+def _check_measured(source: str, name: str, v: Any) -> float:
+    if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+        raise ValueError(f"{source}() returned {name}={v!r}: expected a finite number >= 0")
+    return float(v)
+
+
 def _check_measurement(m: Measurement) -> Measurement:
     for name in ("receptor_nGy_per_frame", "kar_rate_mGy_per_min"):
-        v = getattr(m, name, None)
-        if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-            raise ValueError(f"measure() returned {name}={v!r}: expected a finite number >= 0")
+        _check_measured("measure", name, getattr(m, name, None))
     return m
 
 
@@ -521,8 +526,7 @@ def solve(
             return at(s).kar_rate_mGy_per_min
         if s not in kar_only:
             v = kar(technique_at(params, s, nodes))
-            _check_measurement(Measurement(0.0, v))
-            kar_only[s] = float(v)
+            kar_only[s] = _check_measured("kar", "kar_rate_mGy_per_min", v)
         return kar_only[s]
 
     def budget() -> bool:

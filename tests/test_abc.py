@@ -264,3 +264,25 @@ def test_even_the_bottom_of_the_curve_over_the_limit_lowers_the_current_below_it
     bottom = abc.technique_at(p, 0.0)
     assert r.limited and r.effort == 0.0 and r.technique.ma < bottom.ma
     assert 0.98 * 88.0 <= r.kar_rate_mGy_per_min <= 88.0 and "lowered" in r.message
+
+
+def test_a_separate_kar_gives_the_same_technique_with_fewer_images():
+    # Past the Ka,r-rate limit (21 CFR 1020.32(e), 88 mGy/min) the second search needs only
+    # the Ka,r rate, which does not depend on the patient: the same answer, fewer images.
+    from sim.chain import abc_kar, abc_measure
+
+    p = Params().replace(**{"patient.thickness_cm": 33.0})
+    alone = abc.solve(p, abc_measure(p))
+    split = abc.solve(p, abc_measure(p), abc_kar(p))
+    assert alone.limited and split.limited
+    assert split.technique == alone.technique
+    assert split.kar_rate_mGy_per_min == alone.kar_rate_mGy_per_min <= 88.0
+    assert split.iterations < alone.iterations
+
+
+def test_a_bad_kar_is_named():
+    p = Params()
+    with pytest.raises(ValueError, match=r"kar\(\) returned kar_rate_mGy_per_min=nan"):
+        abc.solve(p, lambda t: _fixed(1e-3 * t.mas_per_frame, 1e6), lambda t: float("nan"))
+    with pytest.raises(ValueError, match="kar must be callable"):
+        abc.solve(p, lambda t: _fixed(1.0, 1.0), 5.0)

@@ -319,3 +319,18 @@ def test_presenter_mode_locks_and_hides_chosen_controls():
     assert "patient.phantom" not in {w.key for w in at.selectbox}
     assert not at.slider(key="tube.ma").disabled
     assert at.query_params["present"] in ("1", ["1"])
+
+
+def test_a_bad_worker_setting_is_reported_as_the_servers(monkeypatch):
+    from classroom import views
+
+    monkeypatch.setenv("FLUOROSIM_WORKERS", "abc")
+    views._frame_pool.clear()
+    views._cached_frame.clear()
+    try:
+        at = start()
+        assert any("server setting: FLUOROSIM_WORKERS" in e.value for e in at.error)
+        assert not any("These settings cannot be simulated" in e.value for e in at.error)
+    finally:
+        views._frame_pool.clear()
+        views._cached_frame.clear()
