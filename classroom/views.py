@@ -449,9 +449,25 @@ def image_view(v: fr.FrameView) -> None:
             "dose.kar_mGy",
             "dose.kap_Gycm2",
         )
+        _region_note(v)
         st.caption(
             f"Totals after {fmt('dose.fluoro_time_s', d['fluoro_time_s'])} of fluoroscopy "
             "at this technique (Fluoroscopy time, under Advanced › Run and dose)."
+        )
+
+
+def _region_note(v: fr.FrameView) -> None:
+    """Why contrast or CNR read n/a: the region they measure gets no X-rays."""
+    dark = [
+        name
+        for name, key in (("object", "signal_px"), ("background", "background_px"))
+        if v.metrics.get(key) == 0
+    ]
+    if dark:
+        st.info(
+            f"The {' and '.join(dark)} region{'s lie' if len(dark) > 1 else ' lies'} outside "
+            "the beam (collimated field or image), so contrast and CNR are n/a: open the "
+            "field or widen the field of view to measure them."
         )
 
 
@@ -558,6 +574,7 @@ def dose_view(v: fr.FrameView) -> None:
             "metrics.spr_after_grid",
             "metrics.dqe0",
         )
+        _region_note(v)
         with st.expander("Every dose quantity"):
             st.dataframe(
                 [

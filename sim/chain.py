@@ -72,7 +72,8 @@ class Result:
     """Everything one simulation produced.
 
     ``image`` is the display-ready 8-bit image; ``stages`` the ordered intermediates;
-    ``metrics``, ``dose`` and ``technique`` are flat mappings of numbers (see DESIGN.md).
+    ``metrics``, ``dose`` and ``technique`` are flat mappings of numbers (README, "Python
+    API"; each key's unit and meaning in :mod:`sim.quantities`).
     """
 
     params: Params
@@ -102,7 +103,7 @@ def _json_scalar(v: Any) -> Any:
     if isinstance(v, (int, np.integer)):
         return int(v)
     if isinstance(v, (float, np.floating)):
-        return float(v)
+        return float(v) if np.isfinite(v) else None  # JSON has no NaN: undefined is null
     return v
 
 
@@ -163,6 +164,21 @@ def _view_mask(g_knobs, patient, kind: str, image_px: int) -> np.ndarray:
     m = np.asarray(m, dtype=np.float32)
     m.flags.writeable = False
     return m
+
+
+EXPOSED_MIN = 0.999
+"""Smallest view-mask value of a pixel counted as in the beam by the metrics (the edge
+pixels the collimator half covers are left out) [-]."""
+
+
+def exposed_rois(p: Params, rois: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The regions of interest cut to the pixels the beam reaches (:func:`view_mask`).
+
+    Collimating must never move a region into the dark: a region partly outside the field is
+    measured on its exposed part, one wholly outside is empty and its metrics undefined.
+    """
+    inside = view_mask(p) >= EXPOSED_MIN
+    return {k: (v & inside) for k, v in rois.items()}
 
 
 def view_mask(p: Params) -> np.ndarray:
@@ -377,7 +393,8 @@ def simulate(p: Params) -> Result:
     )
 
     metrics = dict(e.figures)
-    metrics.update(met.image_metrics(detected.signal, detected.expected, e.rois))
+    rois = exposed_rois(p, e.rois)
+    metrics.update(met.image_metrics(detected.signal, detected.expected, rois))
     metrics["dqe0"] = float(detected.dqe0)
     filtered = e.spectra["spectrum_filtered"]
     frame = dose_mod.frame_dose(filtered, t, scene_.geometry, p.geometry.table)
@@ -389,7 +406,7 @@ def simulate(p: Params) -> Result:
         p.abc.high_level,
         metrics["receptor_nGy_per_frame"],
     )
-    metrics["figure_of_merit"] = met.figure_of_merit(metrics.get("cnr", 0.0), dose["kar_mGy"])
+    metrics["figure_of_merit"] = met.figure_of_merit(metrics["cnr"], dose["kar_mGy"])
     stages = {
         **e.spectra,
         "primary": e.primary["quanta"],

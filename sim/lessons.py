@@ -579,6 +579,8 @@ def needle_tip_contrast(result: Any) -> float:
     if "needle_tip" not in rois:
         raise ValueError(f"needle.tip_contrast: phantom {p.patient.phantom!r} has no needle")
     tip = np.asarray(rois["needle_tip"], dtype=bool)
+    if not tip.any():
+        return math.nan  # the tip projects outside the image: nothing to measure
     radius_px = max(1.0, math.sqrt(np.count_nonzero(tip) / math.pi))
     d = ndimage.distance_transform_edt(~tip)
     ring = (d > radius_px) & (d <= 2.0 * radius_px)

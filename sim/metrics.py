@@ -232,22 +232,24 @@ def figure_of_merit(cnr: float, dose: float) -> float:
     Parameters
     ----------
     cnr : float
-        Contrast-to-noise ratio, >= 0 [dimensionless].
+        Contrast-to-noise ratio, >= 0, or NaN when undefined [dimensionless].
     dose : float
         Dose measure (e.g. air kerma or skin dose), > 0 [any dose unit].
 
     Returns
     -------
     float
-        FOM [1 / dose unit].
+        FOM [1 / dose unit]; NaN when the CNR is NaN (a region outside the beam).
 
     References
     ----------
     Williams MB, Raghunathan P, More MJ et al. Optimization of exposure parameters in full
     field digital mammography. Med. Phys. 35(6):2414-2423, 2008 (FOM = SDNR^2 / dose).
     """
-    c = _finite_scalar("cnr", cnr)
     d = _finite_scalar("dose", dose)
+    if isinstance(cnr, (float, np.floating)) and math.isnan(cnr):
+        return math.nan
+    c = _finite_scalar("cnr", cnr)
     if c < 0.0:
         raise ValueError(f"cnr={cnr!r} is out of range [0, inf)")
     if d <= 0.0:
@@ -295,16 +297,19 @@ def image_metrics(detected: Any, expected: Any, rois: Mapping[str, Any]) -> dict
     Contrast comes from the noise-free ``expected`` image (subject contrast, no noise bias);
     noise is the std, in the background region, of ``detected - expected`` (pure noise, even
     where the background is not uniform). ``detected`` and ``expected`` must be in the same
-    units (the linear detector signal). Keys:
+    units (the linear detector signal). The regions should hold only pixels the beam reaches
+    (``sim.chain.exposed_rois``): a region outside the beam measures nothing. Keys:
 
     - ``signal_mean``, ``background_mean``: expected means [signal units],
     - ``noise_std``: background noise std [signal units],
     - ``contrast``: ``(B - S) / B``,
     - ``snr``: ``B / noise_std``,
-    - ``cnr``: ``|S - B| / noise_std``.
+    - ``cnr``: ``|S - B| / noise_std``,
+    - ``signal_px``, ``background_px``: pixels in each region [-].
 
-    Every value is finite: 0.0 where undefined (a missing or empty ``"signal"`` or
-    ``"background"`` region, zero noise, zero background).
+    A value that a missing or empty region (or a zero background or noise) leaves undefined
+    is NaN, never a stand-in 0.0: ``signal_px`` and ``background_px`` say which region is
+    missing.
 
     Parameters
     ----------
@@ -328,34 +333,31 @@ def image_metrics(detected: Any, expected: Any, rois: Mapping[str, Any]) -> dict
     e = _image("expected", expected)
     if d.shape != e.shape:
         raise ValueError(f"detected has shape {d.shape}, must match expected shape {e.shape}")
-    out = dict.fromkeys(
-        ("signal_mean", "background_mean", "noise_std", "contrast", "snr", "cnr"), 0.0
+    nan = math.nan
+    out: dict[str, float] = dict.fromkeys(
+        ("signal_mean", "background_mean", "noise_std", "contrast", "snr", "cnr"), nan
     )
-    masks = {}
-    for key in ("signal", "background"):
-        if key in rois and rois[key] is not None:
-            masks[key] = _mask(f"rois[{key!r}]", rois[key], d.shape)
-    if "background" in masks:
-        mb = masks["background"]
+    vb = vs = np.empty(0)
+    if rois.get("background") is not None:
+        mb = _mask("rois['background']", rois["background"], d.shape)
         vb = _values("expected", e, mb)
         if vb.size:
             out["background_mean"] = float(vb.mean())
-            noise = _values("detected", d, mb) - vb
-            out["noise_std"] = _stats(noise)[1]
-    if "signal" in masks:
-        vs = _values("expected", e, masks["signal"])
+            out["noise_std"] = _stats(_values("detected", d, mb) - vb)[1]
+    if rois.get("signal") is not None:
+        vs = _values("expected", e, _mask("rois['signal']", rois["signal"], d.shape))
         if vs.size:
             out["signal_mean"] = float(vs.mean())
-    have_both = out["background_mean"] != 0.0 and "signal" in masks and masks["signal"].any()
-    if have_both:
-        s, b, n = out["signal_mean"], out["background_mean"], out["noise_std"]
+    s, b, n = out["signal_mean"], out["background_mean"], out["noise_std"]
+    if b != 0.0:  # NaN when the region is missing: the ratios below stay NaN
         out["contrast"] = (b - s) / b
-        if n > 0.0:
-            out["snr"] = b / n
-            out["cnr"] = abs(s - b) / n
-    elif out["background_mean"] != 0.0 and out["noise_std"] > 0.0:
-        out["snr"] = out["background_mean"] / out["noise_std"]
-    return {k: (v if math.isfinite(v) else 0.0) for k, v in out.items()}
+    if n > 0.0:
+        out["snr"] = b / n
+        out["cnr"] = abs(s - b) / n
+    out = {k: (v if math.isfinite(v) else nan) for k, v in out.items()}
+    out["signal_px"] = int(vs.size)
+    out["background_px"] = int(vb.size)
+    return out
 
 
 # --------------------------------------------------------------------------- NPS

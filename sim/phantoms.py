@@ -1069,10 +1069,9 @@ def roi_masks(phantom: Phantom, geometry: Geometry, grid: DetectorGrid) -> dict[
 
     Each region is a disc or annulus at a depth, magnified by SID / (source_skin + depth),
     optionally restricted to pixels crossed (``labels``) or not crossed (``exclude_labels``)
-    by labelled shapes, or near them (``near_labels``). A region that ends up empty falls
-    back to the pixel nearest its projected centre (clipped to the grid), so masks are never
-    empty. ``"center"`` is
-    :func:`sim.geometry.center_roi_mask`.
+    by labelled shapes, or near them (``near_labels``). A region can be empty (it projects
+    outside the image): the metrics then read it as undefined, never as a stand-in pixel.
+    ``"center"`` is :func:`sim.geometry.center_roi_mask`.
 
     Returns
     -------
@@ -1100,11 +1099,6 @@ def roi_masks(phantom: Phantom, geometry: Geometry, grid: DetectorGrid) -> dict[
             crossed = _labelled_path(phantom, roi.near_labels, geometry, grid) > 0
             if crossed.any():
                 mask &= _near(crossed, mask, roi.near_mm * m / grid.pixel_mm)
-        if not mask.any():
-            row, col = grid.index_of(cx * m, cy * m)
-            i = min(max(int(round(row)), 0), grid.n_px - 1)
-            j = min(max(int(round(col)), 0), grid.n_px - 1)
-            mask[i, j] = True
         out[roi.name] = mask
     out["center"] = np.array(center_roi_mask(geometry, grid))
     return out

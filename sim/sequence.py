@@ -759,13 +759,13 @@ def run(params: Params, progress: Callable[[float], Any] | None = None) -> RunRe
     key = (*keys[segments[int(seg_of[i_last])][0]], t_last)
     s_last = engine.state(*key)
     m_last = engine.model(s_last, key, int(shift_px[i_last]))
-    rois = engine.rois(s_last, int(shift_px[i_last]))
+    rois = chain.exposed_rois(p, engine.rois(s_last, int(shift_px[i_last])))
 
     metrics: dict[str, Any] = dict(s_last.anchor.expected.figures)
     metrics["receptor_nGy_per_frame"] = s_last.receptor_nGy
     metrics.update(met.image_metrics(last_signal, y_expected, rois))
     metrics["dqe0"] = float(m_last.detected.dqe0)
-    metrics["figure_of_merit"] = met.figure_of_merit(metrics.get("cnr", 0.0), report["kar_mGy"])
+    metrics["figure_of_merit"] = met.figure_of_merit(metrics["cnr"], report["kar_mGy"])
     metrics["recursive_noise_factor"] = math.sqrt(
         processing.recursive_variance_factor(temporal.weight)
     )

@@ -139,13 +139,35 @@ def _finite(where: str, value) -> None:
         assert np.all(np.isfinite(arr)), f"{where}: {np.size(arr) - np.isfinite(arr).sum()} bad"
 
 
+_BOTH = ("signal_px", "background_px")
+UNDEFINED_WITHOUT = {
+    "signal_mean": ("signal_px",),
+    "background_mean": ("background_px",),
+    "noise_std": ("background_px",),
+    "snr": ("background_px",),
+    "contrast": _BOTH,
+    "cnr": _BOTH,
+    "figure_of_merit": _BOTH,
+}
+"""Metrics that are NaN (undefined) when one of these regions lies wholly outside the beam
+(and SNR, CNR and figure of merit when the image has no noise, ``run.noise`` off)."""
+
+
 def check_result(p: Params, r) -> None:
-    """No NaN or inf anywhere; an 8-bit image; doses >= 0; ABC under the Ka,r-rate limit and
-    every technique within the tube ratings."""
+    """No NaN or inf anywhere but a metric whose region lies outside the beam; an 8-bit image;
+    doses >= 0; ABC under the Ka,r-rate limit and every technique within the tube ratings."""
     assert r.image.dtype == np.uint8 and r.image.shape == (p.run.image_px,) * 2
     for name, stage in r.stages.items():
         _finite(f"stages.{name}", stage)
-    for section in ("technique", "dose", "metrics"):
+    metrics = dict(r.metrics)
+    no_noise = metrics["noise_std"] == 0
+    for key, regions in UNDEFINED_WITHOUT.items():
+        if math.isnan(metrics[key]):
+            noiseless = key in ("snr", "cnr", "figure_of_merit") and no_noise
+            assert noiseless or any(metrics[k] == 0 for k in regions), f"metrics.{key} NaN"
+            del metrics[key]
+    _finite("metrics", metrics)
+    for section in ("technique", "dose"):
         _finite(section, getattr(r, section))
     for key, value in r.dose.items():
         if isinstance(value, numbers.Real) and not isinstance(value, bool):

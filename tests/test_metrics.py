@@ -95,22 +95,39 @@ def test_image_metrics_uses_expected_for_contrast_and_detected_for_noise():
     assert m["snr"] == pytest.approx(b / m["noise_std"], rel=1e-9)
 
 
-def test_image_metrics_always_finite():
-    """Undefined quantities (no noise, missing or empty rois) come back as 0.0, never NaN."""
+def test_undefined_image_metrics_are_nan_not_zero():
+    """Undefined quantities (no noise, missing or empty rois, zero background) are NaN, never a
+    stand-in 0.0 a student would read as "no contrast"; the pixel counts say why."""
     img = np.ones((16, 16))
     empty = np.zeros((16, 16), dtype=bool)
     full = ~empty
     cases = [
-        (img, img, {"signal": full, "background": full}),  # zero noise
-        (img, img, {}),  # no rois
-        (img, img, {"signal": empty, "background": empty}),
-        (img, np.zeros((16, 16)), {"signal": full, "background": full}),  # zero background
+        (img, img, {"signal": full, "background": full}, (256, 256)),  # zero noise
+        (img, img, {}, (0, 0)),  # no rois
+        (img, img, {"signal": empty, "background": empty}, (0, 0)),
+        (img, np.zeros((16, 16)), {"signal": full, "background": full}, (256, 256)),  # B = 0
     ]
-    for det, exp, rois in cases:
+    for det, exp, rois, counts in cases:
         m = metrics.image_metrics(det, exp, rois)
-        assert set(m) >= {"contrast", "snr", "cnr"}
-        assert all(math.isfinite(v) for v in m.values())
-        assert m["cnr"] == 0.0 and m["snr"] == 0.0
+        assert math.isnan(m["cnr"]) and math.isnan(m["snr"])
+        assert (m["signal_px"], m["background_px"]) == counts
+        assert math.isnan(m["contrast"]) == (counts == (0, 0) or not exp.any())
+
+
+def test_a_region_outside_the_beam_leaves_only_its_metrics_undefined():
+    rng = np.random.default_rng(3)
+    exp = np.full((32, 32), 100.0)
+    exp[:8, :8] = 60.0
+    det = exp + rng.normal(0.0, 2.0, exp.shape)
+    sig = np.zeros((32, 32), dtype=bool)
+    sig[:8, :8] = True
+    bg = np.zeros_like(sig)
+    bg[16:, 16:] = True
+    m = metrics.image_metrics(det, exp, {"signal": np.zeros_like(sig), "background": bg})
+    assert math.isnan(m["contrast"]) and math.isnan(m["cnr"]) and m["signal_px"] == 0
+    assert m["snr"] == pytest.approx(50.0, rel=0.15)  # the background alone still has an SNR
+    m = metrics.image_metrics(det, exp, {"signal": sig, "background": bg})
+    assert m["contrast"] == pytest.approx(0.4) and m["cnr"] == pytest.approx(20.0, rel=0.15)
 
 
 def test_nps_integrates_to_variance():
