@@ -11,11 +11,13 @@ only the seed or the display redoes the noise and the processing alone.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from sim import abc as abc_mod
 from sim import dose as dose_mod
@@ -114,10 +116,82 @@ def beam(kvp: float, anode_angle_deg: float, al_mm: float, cu_mm: float) -> tupl
     return tube, tube.filtered({"Al": al_mm, "Cu": cu_mm})
 
 
+FOCAL_BLUR_KEYS = ("quanta", "abs_energy_keV", "abs_energy2_keV2")
+"""Receptor maps that carry the image and its noise, blurred by the focal spot; the others
+(air kerma, absorbed quanta) are used only as region means, which the blur does not move."""
+
+
+def focal_spot_blur(maps: dict[str, np.ndarray], g: geo.Geometry, pixel_mm: float) -> dict:
+    """Maps after the grid, blurred by the focal spot's penumbra (geometric unsharpness).
+
+    Every point of the patient casts its shadow through each point of the focal spot: at the
+    receptor the image of a point is the focal spot's intensity distribution scaled by
+    M - 1, width U = f (M - 1) (:meth:`sim.geometry.Geometry.focal_blur_mm`). The focal spot is
+    taken as uniform over its nominal size f (``tube.focal_spot_mm``; IEC 60336 nominal values),
+    so U is the full width of the penumbra of a sharp edge (its 10-90 % width is 0.8 U), and
+    the object plane is the patient's mid-plane (one plane for the whole patient: the
+    variation of U with depth is not modelled). The blur acts on the photon fluence before
+    detection, so the quantum noise stays uncorrelated by it. Scatter, already smooth, is
+    blurred with the primary (the field edge gets its penumbra too).
+
+    Parameters
+    ----------
+    maps : dict of str to numpy.ndarray
+        Receptor maps after the grid, per mm^2 [see :class:`Expected`].
+    g : sim.geometry.Geometry
+        Geometry, with the focal-spot size.
+    pixel_mm : float
+        Simulated pixel at the receptor [mm].
+
+    Returns
+    -------
+    dict
+        The maps, those of :data:`FOCAL_BLUR_KEYS` blurred (float32).
+
+    References
+    ----------
+    Bushberg et al. (2012), sec. 7.6 (geometric unsharpness B = f (M - 1)); IEC 60336:2020
+    (focal-spot nominal values).
+    """
+    taps = focal_spot_taps(
+        g.focal_blur_mm(g.source_skin_cm + 0.5 * g.patient_thickness_cm), pixel_mm
+    )
+    out = dict(maps)
+    for k in FOCAL_BLUR_KEYS:
+        if k in out and taps.size > 1:
+            x = ndimage.convolve1d(out[k], taps, axis=0, mode="reflect")
+            out[k] = ndimage.convolve1d(x, taps, axis=1, mode="reflect")
+    return out
+
+
+_FOCAL_TAP_FLOOR = 1e-4  # taps below this share of the kernel are dropped (sum kept at 1)
+
+
+@lru_cache(maxsize=64)
+def focal_spot_taps(u_mm: float, pixel_mm: float) -> np.ndarray:
+    """1-D kernel on the pixel grid of a box blur of width ``u_mm`` (odd length, sum 1).
+
+    The maps hold pixel averages: each tap is the share of pixel k's content that a box of
+    width U moves into pixel 0, averaged over pixel 0, so a blur narrower than a pixel still
+    spreads into the neighbours (U / 4p of an edge pixel's content for U < p).
+    """
+    half = int(math.ceil(0.5 * u_mm / pixel_mm + 0.5))
+    x = (np.arange(64) + 0.5) / 64.0 * pixel_mm - 0.5 * pixel_mm  # points across pixel 0
+    k = np.arange(-half, half + 1)
+    lo = np.maximum(x[:, None] - 0.5 * u_mm, (k[None, :] - 0.5) * pixel_mm)
+    hi = np.minimum(x[:, None] + 0.5 * u_mm, (k[None, :] + 0.5) * pixel_mm)
+    taps = np.clip(hi - lo, 0.0, None).mean(axis=0) / u_mm if u_mm > 0.0 else (k == 0) * 1.0
+    taps = taps[taps >= _FOCAL_TAP_FLOOR * taps.max()]
+    taps = (taps / taps.sum()).astype(np.float32)
+    taps.flags.writeable = False
+    return taps
+
+
 def expected_frame(p: Params, t: Technique, image_px: int | None = None) -> Expected:
     """The noise-free frame for a technique (cached on the knobs that matter)."""
     return _expected(
         t,
+        p.tube.focal_spot_mm,
         p.tube.anode_angle_deg,
         p.filtration.al_mm,
         p.geometry,
@@ -199,7 +273,9 @@ def _weighted_mean(values_E: np.ndarray, fluence: np.ndarray, w: np.ndarray) -> 
 
 
 @lru_cache(maxsize=16)
-def _expected(t, angle, al_mm, g_knobs, patient, scatter_knobs, grid_knobs, rec, image_px):
+def _expected(
+    t, focal_mm, angle, al_mm, g_knobs, patient, scatter_knobs, grid_knobs, rec, image_px
+):
     p = Params(
         geometry=g_knobs, patient=patient, scatter=scatter_knobs, grid=grid_knobs, receptor=rec
     )
@@ -248,7 +324,8 @@ def _expected(t, angle, al_mm, g_knobs, patient, scatter_knobs, grid_knobs, rec,
     after = {
         k: primary[k] * np.float32(tp[k]) + scatter_maps[k] * np.float32(ts[k]) for k in weights
     }
-    flat = receptor.open_field_signal(at_patient, p, det)
+    after = focal_spot_blur(after, dataclasses.replace(g, focal_spot_mm=focal_mm), det.pixel_mm)
+    flat = receptor.gain_reference(at_patient, p, det)
     detector_expected = receptor.expected_signal(after, p, det)
     figures = {
         "spr": float(spr),

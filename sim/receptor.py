@@ -116,6 +116,7 @@ __all__ = [
     "mtf",
     "noise_model",
     "open_field_signal",
+    "gain_reference",
     "pincushion",
     "quantum_detection_efficiency",
     "receptor_figures",
@@ -1688,6 +1689,35 @@ def open_field_signal(spectrum_per_frame: Any, params: Any, grid: Any) -> np.nda
         return np.full((n, n), e_mm2 * float(grid.pixel_mm) ** 2, dtype=np.float32)
     flat = np.full((n, n), e_mm2, dtype=np.float32)
     return expected_signal({"abs_energy_keV": flat}, params, grid)
+
+
+def gain_reference(spectrum_per_frame: Any, params: Any, grid: Any) -> np.ndarray:
+    """The image the processing divides by: what the receptor's gain correction removes.
+
+    A flat panel is gain-calibrated pixel by pixel against an open field
+    (:func:`open_field_signal`; Seibert et al. 1998), which removes the heel effect, the
+    inverse-square fall-off and the pixel gains. An image-intensifier TV chain has no such
+    per-pixel correction: the camera's gain is set on the centre of the output image, so the
+    vignetting, the pincushion's brightness fall-off towards the edge and the veiling glare
+    stay on the display, darker towards the rim of the circular image, as II-TV systems
+    showed (Bushberg et al. 2012, ch. 9). For the II this is a uniform image at the open
+    field's central value.
+
+    Parameters
+    ----------
+    spectrum_per_frame, params, grid
+        As for :func:`open_field_signal`.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (n, n) [keV absorbed per simulated pixel].
+    """
+    flat = open_field_signal(spectrum_per_frame, params, grid)
+    if params.receptor.kind == "flat_panel":
+        return flat
+    c = _centre(flat.shape)
+    return np.full(flat.shape, float(np.mean(flat[c])), dtype=np.float32)
 
 
 def detect_flat(expected: Any, params: Any, grid: Any, technique: Any = None) -> np.ndarray:

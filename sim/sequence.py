@@ -81,6 +81,7 @@ import numpy as np
 
 from sim import chain, phantoms, processing, projection, receptor
 from sim import dose as dose_mod
+from sim import geometry as geo
 from sim import metrics as met
 from sim.abc import AbcResult
 from sim.params import Params, Technique, technique_from
@@ -282,6 +283,7 @@ class _Engine:
         self.p = p
         self.scene = chain.scene(p.geometry, p.patient, p.run.image_px)
         self.grid = self.scene.grid
+        self.geometry = geo.geometry_from(p)  # with the focal spot (the scene's has none)
         self.mask = self.scene.field_mask.view()
         self.mask.flags.writeable = False  # read-only: processing caches its blur for the run
         self.centre = self.scene.rois["center"]
@@ -408,7 +410,7 @@ class _Engine:
                 p = self._shift_primary(k, p, shift_px, key)
                 s = s[self._clamped_rows(shift_px)]
             out[k] = p * np.float32(a.tp[k]) + s * np.float32(a.ts[k])
-        return out
+        return chain.focal_spot_blur(out, self.geometry, self.grid.pixel_mm)
 
     # ---- motion: shift under a fixed collimator
     def _rows_for(self, shift_px: int) -> np.ndarray:
