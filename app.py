@@ -8,5 +8,5 @@ import gc
 
 from classroom.ui import main
 
-gc.freeze()  # keep start-up objects out of every later collection (STREAMLIT-NOTES.md)
+gc.freeze()  # start-up objects out of later collections (docs/references.md [StreamlitNotes])
 main()

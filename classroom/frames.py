@@ -96,7 +96,8 @@ def beam_figures(filtered: Spectrum) -> dict[str, float]:
 
 JPEG_QUALITY = 90
 """Quality of the main image sent to the browser: about 40 kB at 512 x 512 against 150 kB of
-Streamlit's own PNG (STREAMLIT-NOTES.md), with no visible loss on a noisy fluoroscopy frame."""
+Streamlit's own PNG (docs/references.md [StreamlitNotes]), with no visible loss on a noisy
+fluoroscopy frame."""
 
 
 def jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:

@@ -28,8 +28,17 @@ Curves (node tables below; numbers are guesses modelled on typical vendor curves
 - ``standard``: at 70 kV raise mA x ms first, then kV and mA x ms together up to 125 kV,
   with the Cu of ``filtration.cu_mm``, dropped to 0 at the very end;
 - ``low_dose``: 0.6 mm Cu and higher kV throughout; Cu dropped last (0.3, 0.1, 0);
-- ``iodine``: kV held at 65-75 kV (iodine K edge at 33.2 keV: mean energies 35-45 keV) while
-  mA rises to the tube limit, then Cu off, then kV up as a last resort.
+- ``iodine`` (cardiac and angiographic): kV held at 70 kV, in the iodine band (K edge at
+  33.2 keV), with its own copper schedule: a thin patient is imaged through 0.9 mm Cu while
+  mA x ms rises; then the Cu comes out step by step (0.6, 0.3, 0.2, 0.1, 0 mm) at the
+  highest mA x ms, and only once it is out does the kV rise, as a last resort. This is the
+  spectral-filter logic of the automatic dose-rate control of cardiovascular angiography
+  systems [6], [7]: the filter is the first thing given up for a thicker patient, the low kV
+  that keeps the iodine contrast the last. Real systems switch between discrete filters; here
+  the Cu is interpolated between the nodes so that the receptor signal is continuous.
+
+``low_dose`` and ``iodine`` set their own Cu (:func:`curve_sets_cu`); ``standard`` uses the
+Cu of ``filtration.cu_mm``.
 
 References
 ----------
@@ -38,13 +47,23 @@ References
    Medical Imaging*, 3rd ed., ch. 9 (fluoroscopy: ABC curves, receptor dose per frame,
    magnification modes and image-intensifier brightness gain).
 .. [3] FANC (Belgium) acceptance criteria for fluoroscopy (image-receptor air kerma
-   rate <= 1.5 uGy/s) — PUBLISHED.md (iii).
+   rate <= 1.5 uGy/s) — docs/references.md [FANC], [Tab-ReceptorDose].
 .. [4] S. Balter, "Fluoroscopic frame rates: not only dose", AJR 203 (2014) W234 (dose per
    pulse and pulse rate set independently); R. Aufrichtig et al., "Perceptual comparison of
    pulsed and continuous fluoroscopy", Med. Phys. 21 (1994) 245 (dose for equal perception
    at lower pulse rates).
 .. [5] M. Dowell, P. Jarratt, "A modified regula falsi method for computing the root of an
    equation", BIT 11 (1971) 168-174 (the Illinois algorithm).
+.. [6] P. Rauch, P.-J. P. Lin, S. Balter et al., "Functionality and operation of fluoroscopic
+   automatic brightness control/automatic dose rate control logic in modern cardiovascular
+   and interventional angiography systems: a report of AAPM Task Group 125", Med. Phys. 39
+   (2012) 2826-2828 (AAPM Report 125): spectral shaping (Cu) filters selected by the
+   automatic dose-rate control, thickest for thin patients and reduced as the attenuation
+   grows.
+.. [7] L. Sukupova, "Exposure parameters of cine mode and fluoroscopy mode of the angiography
+   system", Ces. Radiol. 67 (2013) 232-237 (Siemens Axiom Artis: with phantom thickness the
+   ABC raises the tube current, then current and pulse width at constant kV; when the kV
+   rises, the added filtration is lowered).
 """
 
 from __future__ import annotations
@@ -69,13 +88,20 @@ from sim.tube import max_ma
 from sim.units import MM_PER_CM, MS_PER_S, NGY_PER_UGY, S_PER_MIN, UGY_PER_MGY
 
 TARGET_NGY_PER_FRAME = {"low": 20.0, "normal": 40.0, "high": 80.0}
-"""Receptor air kerma per frame at 15 pulses/s, flat panel [nGy] (PUBLISHED.md (iii), [R])."""
+"""Receptor air kerma per frame at 15 pulses/s, flat panel [nGy] (docs/references.md
+[Tab-ReceptorDose], status R)."""
 
 REFERENCE_RATE_PPS = 15.0
 """Pulse rate at which the targets apply [1/s]."""
 
-FOV_MAX_II_CM = II_MAX_FOV_CM
-"""Largest image-intensifier field of view; target scales as (FOV_MAX/FOV)^2 [cm]. [R]"""
+II_REFERENCE_FOV_CM = 23.0
+"""Field of view at which the image intensifier's target equals the flat panel's (the 9-inch
+mode, the field at which II input dose rates are usually quoted); smaller modes ask more as
+(23 / FOV)^2, larger ones less [cm]. With it a 23 cm mode asks 40 nGy per frame at 15 p/s
+(0.6 uGy/s) and 28 nGy at 30 p/s (0.85 uGy/s): inside the textbook II input range of 10-50
+nGy per frame and below the FANC limit of 1.5 uGy/s down to the 15 cm mode (docs/references.md
+[Tab-ReceptorDose]). The anchor at 23 cm is a guess; II and flat panel then need similar Ka,r
+rates at the same field, as published comparisons find."""
 
 MA_MAX_PULSED = 100.0
 """Highest tube current of the pulsed-fluoroscopy curves [mA]. guess (fluoro, not cine)."""
@@ -101,7 +127,8 @@ LIMIT_SEARCH_START = 3.0
 """Fixed starting effort of the Ka,r-limit search (its answer must not depend on the patient)."""
 
 GRID_PRIMARY_TRANSMISSION = 0.7
-"""Grid primary transmission in :func:`slab_measure` [-] ([R] Tp 0.6-0.75, PUBLISHED (iv))."""
+"""Grid primary transmission in :func:`slab_measure` [-] ([R] Tp 0.6-0.75, docs/references.md
+[Tab-ScatterGrid])."""
 
 
 @dataclass(frozen=True)
@@ -203,19 +230,50 @@ _LOW_DOSE = (
     (125.0, 0.1, 100.0, 20.0),
     (125.0, 0.0, 100.0, 20.0),
 )
+# Iodine (cardiac, angiography): the spectral-filter logic of TG-125 [6], [7]. Its own Cu: the
+# filter steps 0.9/0.6/0.3/0.2/0.1 mm are those of common cardiac systems and of the engine's
+# E/KAP source (Vano et al.: 0, 0.1, 0.4, 0.9 mm); 70 kV, pulses <= 10 ms while the Cu is in
+# (coronary motion) and the node mA values are guesses.
 _IODINE = (
-    (65.0, "cu", 0.5, 2.0),
-    (65.0, "cu", 15.0, 8.0),
-    (70.0, "cu", 40.0, 10.0),
-    (73.0, "cu", 70.0, 14.0),
-    (75.0, "cu", 100.0, 20.0),
-    (75.0, 0.0, 100.0, 20.0),  # Cu out before leaving the iodine kV band
-    (90.0, 0.0, 100.0, 20.0),  # last resort: kV up
+    (70.0, 0.9, 1.0, 2.0),
+    (70.0, 0.9, 25.0, 5.0),
+    (70.0, 0.9, 100.0, 10.0),  # mA x ms first, with 0.9 mm Cu in the beam
+    (70.0, 0.6, 100.0, 10.0),  # then the Cu out, step by step, kV held
+    (70.0, 0.3, 100.0, 10.0),
+    (70.0, 0.2, 100.0, 10.0),
+    (70.0, 0.1, 100.0, 10.0),
+    (70.0, 0.0, 100.0, 10.0),
+    (80.0, 0.0, 100.0, 12.0),  # kV up only once the Cu is out (last resort)
+    (95.0, 0.0, 100.0, 16.0),
     (110.0, 0.0, 100.0, 20.0),
     (125.0, 0.0, 100.0, 20.0),
 )
 _CURVES = {"standard": _STANDARD, "low_dose": _LOW_DOSE, "iodine": _IODINE}
 CURVE_NAMES = tuple(_CURVES)
+
+
+def curve_sets_cu(curve: str) -> bool:
+    """Whether an ABC curve sets its own Cu (``filtration.cu_mm`` then has no effect).
+
+    Parameters
+    ----------
+    curve : str
+        ``standard``, ``low_dose`` or ``iodine``.
+
+    Returns
+    -------
+    bool
+        True for ``low_dose`` and ``iodine`` (Cu schedules of their own), False for
+        ``standard`` (the Cu of ``filtration.cu_mm``, removed only at the end).
+
+    References
+    ----------
+    Rauch et al., Med. Phys. 39 (2012) 2826 (AAPM TG-125: the automatic dose-rate control of
+    angiography systems selects the spectral filter).
+    """
+    if curve not in _CURVES:
+        raise ValueError(f"curve={curve!r} is invalid: expected one of {', '.join(_CURVES)}")
+    return all(cu != "cu" for _, cu, _, _ in _CURVES[curve])
 
 
 @lru_cache(maxsize=64)
@@ -227,7 +285,8 @@ def curve_nodes(curve: str, cu_mm: float = 0.1) -> tuple[Node, ...]:
     curve : str
         ``standard``, ``low_dose`` or ``iodine``.
     cu_mm : float
-        Copper of ``filtration.cu_mm``, used where the curve keeps the user's Cu [mm].
+        Copper of ``filtration.cu_mm``, used where the curve keeps the user's Cu (the
+        standard curve; ``low_dose`` and ``iodine`` set their own) [mm].
 
     Returns
     -------
@@ -237,8 +296,9 @@ def curve_nodes(curve: str, cu_mm: float = 0.1) -> tuple[Node, ...]:
 
     References
     ----------
-    Bushberg et al., *The Essential Physics of Medical Imaging*, ch. 9 (ABC curves); the node
-    values are guesses (see the module docstring).
+    Bushberg et al., *The Essential Physics of Medical Imaging*, ch. 9 (ABC curves); Rauch et
+    al., Med. Phys. 39 (2012) 2826 (TG-125, the iodine curve's Cu logic); the node values are
+    guesses (see the module docstring).
     """
     if curve not in _CURVES:
         raise ValueError(f"curve={curve!r} is invalid: expected one of {', '.join(_CURVES)}")
@@ -307,9 +367,9 @@ def technique_at(params: Params, effort: float, nodes: Sequence[Node] | None = N
 def target_nGy_per_frame(params: Params) -> float:
     """Target receptor input air kerma per frame.
 
-    target = base(mode) x (15 / rate)^abc.rate_exponent x (40 / FOV)^2 (image intensifier only,
-    FOV capped at 40 cm), with base = 20 / 40 / 80 nGy for low / normal / high and rate the
-    pulse rate (30 frames/s in continuous mode).
+    target = base(mode) x (15 / rate)^abc.rate_exponent x (23 / FOV)^2 (image intensifier
+    only, :data:`II_REFERENCE_FOV_CM`), with base = 20 / 40 / 80 nGy for low / normal / high
+    and rate the pulse rate (30 frames/s in continuous mode).
 
     Parameters
     ----------
@@ -325,16 +385,16 @@ def target_nGy_per_frame(params: Params) -> float:
     References
     ----------
     Bushberg et al., ch. 9 (typical 10-100 nGy per frame at the receptor; II brightness gain
-    proportional to the minification (FOV)^2); FANC acceptance limit 1.5 uGy/s (PUBLISHED.md
-    (iii)). The rate exponent is a knob: 0 keeps the dose per pulse (dose rate proportional to
-    the pulse rate), 1 keeps the dose rate; real systems sit between (Aufrichtig et al. 1994;
-    Balter 2014), the default 0.5 is a guess.
+    proportional to the minification (FOV)^2); FANC acceptance limit 1.5 uGy/s
+    (docs/references.md [FANC]). The rate exponent is a knob: 0 keeps the dose per pulse (dose
+    rate proportional to the pulse rate), 1 keeps the dose rate; real systems sit between
+    (Aufrichtig et al. 1994; Balter 2014), the default 0.5 is a guess.
     """
     rate = technique_from(params).pulse_rate_pps
     target = TARGET_NGY_PER_FRAME[params.abc.mode]
     target *= (REFERENCE_RATE_PPS / rate) ** params.abc.rate_exponent
     if params.receptor.kind == "image_intensifier":
-        target *= (FOV_MAX_II_CM / min(params.geometry.fov_cm, FOV_MAX_II_CM)) ** 2
+        target *= (II_REFERENCE_FOV_CM / min(params.geometry.fov_cm, II_MAX_FOV_CM)) ** 2
     return target
 
 
@@ -750,7 +810,7 @@ def slab_measure(
     References
     ----------
     Beer-Lambert attenuation of the polyenergetic primary; inverse-square law; grid primary
-    transmission [R] 0.6-0.75 (PUBLISHED.md (iv)).
+    transmission [R] 0.6-0.75 (docs/references.md [Tab-ScatterGrid]).
     """
     if not (isinstance(thickness_cm, (int, float)) and 0.0 <= thickness_cm <= 100.0):
         raise ValueError(f"thickness_cm={thickness_cm!r} is out of range [0, 100] cm")

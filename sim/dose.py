@@ -97,20 +97,23 @@ def kar_rate_limit_mGy_per_min(high_level: bool) -> float:
 IRP_FROM_ISOCENTRE_CM = 15.0
 """C-arm IRP: 15 cm from the isocentre toward the focal spot (IEC 60601-2-43) [cm]."""
 
-# Substantial radiation dose levels, NCRP 168 / Stecker et al. 2009 ([R] in PUBLISHED.md (v)).
+# Substantial radiation dose levels, NCRP 168 / Stecker et al. 2009 ([R]; docs/references.md
+# [Tab-SkinDose]).
 SRDL_KAR_GY = 5.0
 SRDL_KAP_GYCM2 = 500.0
 SRDL_PSD_GY = 3.0
 SRDL_FLUORO_TIME_MIN = 60.0
 
-# NCRP 168 in-procedure notification levels: (first, then every) ([R], PUBLISHED.md (v)).
+# NCRP 168 in-procedure notification levels: (first, then every) ([R], docs/references.md
+# [Tab-SkinDose]).
 NOTIFY_KAR_GY = (3.0, 1.0)
 NOTIFY_PSD_GY = (2.0, 0.5)
 NOTIFY_KAP_GYCM2 = (300.0, 100.0)
 NOTIFY_FLUORO_TIME_MIN = (30.0, 15.0)
 
 # Tissue reactions of the skin after a single delivery: (threshold [Gy], effect).
-# FDA 1994 / Wagner single-threshold list ([R], PUBLISHED.md (v)); bands per Balter et al. 2010.
+# FDA 1994 / Wagner single-threshold list ([R], docs/references.md [FDA-Wagner]); bands per
+# Balter et al. 2010.
 SKIN_REACTIONS_GY: tuple[tuple[float, str], ...] = (
     (2.0, "transient erythema"),
     (3.0, "temporary epilation"),
@@ -247,7 +250,7 @@ def backscatter_factor(kvp: float, hvl_mm_al: float, field_side_cm: float) -> fl
     References
     ----------
     H. Benmakhlouf et al., Phys. Med. Biol. 56 (2011) 7179, tables of BSF for a water phantom
-    (as tabulated in PySkinDose); PUBLISHED.md (vi).
+    (as tabulated in PySkinDose); docs/references.md [Tab-Backscatter].
     """
     kvp = check_number("kvp", kvp, 40.0, 150.0, "kV")
     hvl_mm_al = check_number("hvl_mm_al", hvl_mm_al, 0.0, 30.0, "mm Al")
@@ -402,9 +405,10 @@ class FrameDose:
 
 CFR_POINT_CM = 30.0
 """The C-arm air-kerma-rate compliance point of 21 CFR 1020.32(e): 30 cm from the input surface
-of the image receptor toward the source [cm] (PUBLISHED.md (ii)). The limits here are applied,
-as the design asks, to the Ka,r at the IRP, which for usual geometries lies closer to the source
-(stricter); the rate at the compliance point is reported beside it."""
+of the image receptor toward the source [cm] (docs/references.md [Tab-AKRLimits]). The limits
+here are applied (README, "Physics models and their sources": dose) to the Ka,r at the IRP,
+which for usual geometries lies closer to the source (stricter); the rate at the compliance
+point is reported beside it."""
 
 
 def frame_dose(
@@ -479,7 +483,8 @@ def frame_dose(
 # --------------------------------------------------------------------------- reporting
 
 # Effective dose per KAP [mSv / (Gy cm^2)], ICRP 103 weighting.
-# [R]: mid-range of the textbook ranges in PUBLISHED.md (vii), plausibility values only.
+# [R]: mid-range of the textbook ranges in docs/references.md [Tab-EffectiveDose], plausibility
+# values only.
 E_PER_KAP_MSV_PER_GYCM2: dict[str, float] = {
     "head": 0.03,  # [R] 0.02-0.04
     "neck": 0.075,  # [R] 0.05-0.10
@@ -516,7 +521,8 @@ def effective_dose_coefficient(region: str, cu_mm: float = 0.0) -> float:
     ----------
     E. Vano et al., Phys. Med., "Conversion factors to estimate effective doses from kerma
     area product in interventional cardiology. Impact of added filtration" (ICRP 103);
-    PUBLISHED.md (vii) for the [R] values; PCXMC (STUK) for patient-specific coefficients.
+    docs/references.md [Tab-EffectiveDose] for the [R] values; PCXMC (STUK) for
+    patient-specific coefficients.
     """
     if region not in E_PER_KAP_MSV_PER_GYCM2:
         raise ValueError(
@@ -546,7 +552,7 @@ def skin_reaction(skin_dose_Gy: float) -> tuple[str, str]:
     References
     ----------
     S. Balter et al., Radiology 254 (2010) 326, Table 1 (NCRP 168 bands); FDA 1994 / Wagner
-    threshold list (PUBLISHED.md (v), [R]).
+    threshold list (docs/references.md [FDA-Wagner], [R]).
     """
     d = check_number("skin_dose_Gy", skin_dose_Gy, 0.0, 1e6, "Gy")
     band = [name for lo, name in SKIN_DOSE_BANDS_GY if d >= lo][-1]

@@ -1,7 +1,7 @@
 """Matplotlib figures of results (never imports streamlit; uses ``Figure``, not pyplot).
 
 Streamlit closes every pyplot figure after each run of each session, so figures are built from
-``matplotlib.figure.Figure`` directly (../shared/STREAMLIT-NOTES.md).
+``matplotlib.figure.Figure`` directly (docs/references.md [StreamlitNotes]).
 """
 
 from __future__ import annotations

@@ -162,6 +162,47 @@ def test_iodine_curve_keeps_kv_low_for_an_average_patient():
     assert r.technique.ma > s.technique.ma
 
 
+def test_iodine_curve_drops_cu_before_raising_kv():
+    """Cardiovascular ABC logic (AAPM TG-125, Rauch et al., Med Phys 39:2826, 2012): a thin
+    patient is imaged in the iodine kV band (65-75 kV) through 0.9 mm Cu; along the curve
+    mA x ms rises first, then the Cu comes out step by step at that mA x ms, and the kV rises
+    only once the Cu is out. The curve sets its own Cu (filtration.cu_mm has no effect)."""
+    assert abc.curve_sets_cu("iodine") and abc.curve_sets_cu("low_dose")
+    assert not abc.curve_sets_cu("standard")
+    nodes = abc.curve_nodes("iodine", 0.1)
+    assert nodes == abc.curve_nodes("iodine", 0.0) == abc.curve_nodes("iodine", 1.0)
+    kvp = np.array([n.kvp for n in nodes])
+    cu = np.array([n.cu_mm for n in nodes])
+    mas = np.array([n.ma * n.pulse_ms for n in nodes])
+    assert cu[0] == pytest.approx(0.9) and 65.0 <= kvp[0] <= 75.0 and cu[-1] == 0.0
+    assert np.all(np.diff(kvp) >= 0) and np.all(np.diff(cu) <= 0) and np.all(np.diff(mas) >= 0)
+    first_cu_drop = int(np.argmax(np.diff(cu) < 0))
+    first_kv_rise = int(np.argmax(np.diff(kvp) > 0))
+    assert np.all(np.diff(mas)[:first_cu_drop] > 0)  # mA x ms first, at full Cu
+    assert first_cu_drop < first_kv_rise
+    assert np.all(cu[first_kv_rise:] == 0.0)  # no kV step while any Cu is in the beam
+    assert np.all(kvp[cu > 0] == kvp[0])
+    assert len({float(c) for c in cu if 0.0 < c < 0.9}) >= 3  # out in steps, not at once
+
+
+def test_iodine_curve_over_thickness_takes_the_cu_out_before_the_kv_rises():
+    """Water 5-30 cm on the iodine curve: Cu never rises and kV never falls with thickness; a
+    thin patient keeps 0.9 mm Cu while mA x ms rises; kV leaves the iodine band's 70 kV only
+    where the Cu is out; a standard adult (20 cm) sits at 0.2-0.9 mm Cu (TG-125 logic)."""
+    p = Params().replace(**{"patient.phantom": "water_slab", "abc.curve": "iodine"})
+    thick = np.arange(5.0, 30.0 + 1e-9, 1.0)
+    results = abc.sweep_thickness(p, lambda t_cm: abc.slab_measure(p, t_cm), thick)
+    kvp = np.array([r.technique.kvp for r in results])
+    cu = np.array([r.technique.cu_mm for r in results])
+    mas = np.array([r.technique.mas_per_frame for r in results])
+    assert np.all(np.diff(cu) <= 1e-9) and np.all(np.diff(kvp) >= -1e-9)
+    full = cu >= 0.9 - 1e-9
+    assert full[0] and np.all(np.diff(mas[full]) > 0)  # mA x ms rises at full Cu
+    assert np.all(kvp[cu > 1e-6] == pytest.approx(kvp[0]))  # kV held while Cu is in
+    adult = results[list(thick).index(20.0)]
+    assert 0.2 <= adult.technique.cu_mm <= 0.9 and not adult.limited
+
+
 def test_technique_at_interpolates_and_respects_continuous_limits():
     p = Params()
     nodes = abc.curve_nodes("standard", 0.1)

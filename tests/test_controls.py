@@ -77,6 +77,7 @@ def test_dependent_ranges_follow_the_other_knobs():
 def test_abc_owns_kv_ma_pulse_and_on_the_low_dose_curve_cu():
     assert ctl.abc_owned(defaults()) == ("tube.kvp", "tube.ma", "tube.pulse_ms")
     assert "filtration.cu_mm" in ctl.abc_owned(defaults(**{"abc.curve": "low_dose"}))
+    assert "filtration.cu_mm" in ctl.abc_owned(defaults(**{"abc.curve": "iodine"}))
     assert ctl.abc_owned(defaults(**{"abc.enabled": False})) == ()
 
 

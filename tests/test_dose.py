@@ -162,7 +162,8 @@ def test_real_spectrum_kar_and_table_transmission():
 # --------------------------------------------------------------------------- backscatter
 
 
-# Benmakhlouf et al. (2011) via PySkinDose, PUBLISHED.md (vi): kV, HVL, BSF at 10/20/25/35 cm.
+# Benmakhlouf et al. (2011) via PySkinDose, docs/references.md [Tab-Backscatter]: kV, HVL, BSF
+# at 10/20/25/35 cm.
 PUBLISHED_BSF = [
     (60, 2.11, (1.270, 1.302, 1.307, 1.310)),
     (60, 3.51, (1.355, 1.412, 1.421, 1.426)),
@@ -182,7 +183,8 @@ PUBLISHED_BSF = [
 
 @pytest.mark.parametrize("kvp, hvl, values", PUBLISHED_BSF)
 def test_bsf_reproduces_published_table(kvp, hvl, values):
-    """Table nodes are returned exactly (Benmakhlouf et al. 2011, PUBLISHED.md (vi))."""
+    """Table nodes are returned exactly (Benmakhlouf et al. 2011, docs/references.md
+    [Tab-Backscatter])."""
     for side, expected in zip((10.0, 20.0, 25.0, 35.0), values, strict=True):
         assert dose.backscatter_factor(kvp, hvl, side) == pytest.approx(expected, abs=1e-9)
 
