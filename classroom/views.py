@@ -197,7 +197,7 @@ def _unused(values: dict[str, Any]) -> dict[str, str]:
     """Controls that do nothing under these settings, with why (shown disabled)."""
     out = {}
     if not values["grid.enabled"]:
-        for n in ("grid.ratio", "grid.lines_per_cm", "grid.interspace"):
+        for n in ("grid.ratio", "grid.lines_per_cm", "grid.strip_um", "grid.interspace"):
             out[n] = "no grid in the beam"
     if values["receptor.kind"] != "image_intensifier":
         out["receptor.ii_glare"] = "image intensifier only"
@@ -456,6 +456,13 @@ def image_view(v: fr.FrameView) -> None:
         )
 
 
+def _abc_drift() -> float:
+    """How far the sensed dose drifts before a run's ABC re-solves [-] (sim.sequence)."""
+    from sim.sequence import ABC_DRIFT
+
+    return ABC_DRIFT
+
+
 def _region_note(v: fr.FrameView) -> None:
     """Why contrast or CNR read n/a: the region they measure gets no X-rays."""
     dark = [
@@ -563,6 +570,14 @@ def dose_view(v: fr.FrameView) -> None:
         st.image(graphics.skin_bar_svg(d["peak_skin_dose_mGy"]))
         st.caption(f"Skin: {d['reaction']} (NCRP Report 168 bands at 2, 3, 5 and 15 Gy).")
         metric_grid(v, "dose.kar_mGy", "dose.kap_Gycm2", "dose.effective_dose_mSv", columns=3)
+        st.caption(
+            "Totals hold this frame's technique (ABC set on the image shown, needle and "
+            "contrast in) for the whole fluoroscopy time. The Run view sums a played procedure "
+            "pulse by pulse: its ABC settles on the first pulses, before the needle and the "
+            "contrast arrive, and re-adjusts only when what it senses drifts by more than "
+            f"{_abc_drift():.0%}, so its totals differ by a few per cent (they agree "
+            "exactly when nothing changes or ABC is off)."
+        )
     with right:
         st.caption(_technique_line(v))
         metric_grid(
@@ -689,8 +704,9 @@ def run_view(values: dict, params: Params, v: fr.FrameView | None) -> None:
             st.caption(
                 f"The Image view's {fmt('dose.kar_mGy', single)} holds one frame's technique "
                 f"for the whole time; the run sums its {d['frames']} pulses one by one "
-                f"({100 * diff:+.1f} %): ABC re-adjusts as the needle and the contrast "
-                "change what it sees, and the run ends where its last pulse ends."
+                f"({100 * diff:+.1f} %): the run's ABC settles on its first pulses, before "
+                "the needle and the contrast arrive, and re-adjusts only when what it senses "
+                f"drifts by more than {_abc_drift():.0%}."
             )
         t, s = result["series"][0], result["series"]
         st.image(_series_png(tuple(t.tolist()), tuple(s[1].tolist()), tuple(s[2].tolist())))
