@@ -39,11 +39,11 @@ beam is handled exactly per energy bin::
 
 with ``S`` the scatter per incident photon and ``E_s`` its mean energy (so scatter is
 weighted at its own, lower energy). The model meets the published anchors of
-PUBLISHED.md (iv): 80 kV, 20 cm water, 25 x 25 cm field, 2 cm gap: SPR 3.2 (anchor 2.5-6);
-10 cm water, 10 x 10 cm: 0.8 (0.3-1). The air-gap fall-off behind 20 cm of water matches
-the effective scatter point source of Sorenson & Floch [7]_: 15 cm before the exit surface
-for a 10 x 10 cm field (they found 15-20 cm); larger fields act as a more distant source
-(30-45 cm for 25 x 25 cm).
+docs/references.md [Tab-ScatterGrid], [Brief]: 80 kV, 20 cm water, 25 x 25 cm field, 2 cm
+gap: SPR 3.2 (anchor 2.5-6); 10 cm water, 10 x 10 cm: 0.8 (0.3-1). The air-gap fall-off
+behind 20 cm of water matches the effective scatter point source of Sorenson & Floch [7]_:
+15 cm before the exit surface for a 10 x 10 cm field (they found 15-20 cm); larger fields act
+as a more distant source (30-45 cm for 25 x 25 cm).
 
 Patients are not water: :func:`water_equivalent_mm` converts path lengths to water by the
 ratio of attenuation coefficients at the mean energy of the primary beam behind the patient.
@@ -71,7 +71,7 @@ References
    surface).
 .. [8] N. Benmakhlouf, H. Bouchard, A. Fransson, P. Andreo, "Backscatter factors and mass
    energy-absorption coefficient ratios for diagnostic radiology dosimetry", Phys. Med. Biol.
-   56:7179-7204 (2011) (PUBLISHED.md (vi)).
+   56:7179-7204 (2011) (docs/references.md [Tab-Backscatter]).
 """
 
 from __future__ import annotations

@@ -116,8 +116,9 @@ IEC_QUALITIES: dict[str, tuple[float, float, float]] = {
 }
 """IEC 61267:2005 qualities: name -> (kVp [kV], RQR HVL1 [mm Al], added Al of RQA [mm]).
 
-RQR HVLs as commonly quoted (PUBLISHED.md, status [R], consistent with the [S] 0.1 mm values);
-RQA added Al from the public SpekPy beam definitions quoted in PUBLISHED.md [S-indirect].
+RQR HVLs as commonly quoted (docs/references.md [Tab-BeamQuality], status [R], consistent with
+the [S] 0.1 mm values); RQA added Al from the public SpekPy beam definitions quoted there
+(docs/references.md [SpekPyRQA], status [S-indirect]).
 """
 
 
@@ -595,7 +596,7 @@ def iec_beam(quality: str, anode_angle_deg: float = 12.0) -> Spectrum:
 
     References
     ----------
-    IEC 61267:2005, Tables 2 and 3 (values as in /work/shared/reference/PUBLISHED.md).
+    IEC 61267:2005, Tables 2 and 3 (values as in docs/references.md [Tab-BeamQuality]).
     """
     if quality not in IEC_QUALITIES:
         raise ValueError(f"quality={quality!r} is unknown; valid: {', '.join(IEC_QUALITIES)}")

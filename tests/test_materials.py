@@ -53,14 +53,15 @@ def _query_energies(e, below):
 @pytest.mark.parametrize("name", ELEMENTS + COMPOUNDS)
 def test_mu_rho_and_mu_en_rho_match_nist_at_tabulated_energies(name):
     """Hubbell & Seltzer, NIST SRD 126: every tabulated mu/rho and mu_en/rho in 10-150 keV
-    (both sides of each edge) within 0.1 %."""
+    (both sides of each edge) exact, as the README's "Measured accuracy" states: within 1e-6
+    (measured 4e-9, from querying a below-edge row 1e-9 under the edge)."""
     e, mu, mu_en, below = _nist(_table_of(name))
     sel = (e >= 10.0) & (e <= 150.0)
     if name == "cesium iodide":  # documented erratum row (see test_csi_erratum)
         sel &= ~np.isclose(e, 34.55)
     q = _query_energies(e, below)[sel]
-    np.testing.assert_allclose(m.mu_rho(name, q), mu[sel], rtol=1e-3)
-    np.testing.assert_allclose(m.mu_en_rho(name, q), mu_en[sel], rtol=1e-3)
+    np.testing.assert_allclose(m.mu_rho(name, q), mu[sel], rtol=1e-6)
+    np.testing.assert_allclose(m.mu_en_rho(name, q), mu_en[sel], rtol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["water", "Al", "Cu", "W"])

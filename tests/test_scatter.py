@@ -23,15 +23,16 @@ def _mc_file():
 # published values
 # ------------------------------------------------------------------------------------------
 def test_spr_20cm_large_field_80kv():
-    """20 cm water, 25 x 25 cm field, 80 kV, no grid, small air gap: SPR 2.5-6 (brief) and
-    3-5 (PUBLISHED.md (iv) [R], 25 x 25 - 30 x 30 cm fields). Tolerance: the [R] range."""
+    """20 cm water, 25 x 25 cm field, 80 kV, no grid, small air gap: SPR 2.5-6 (docs/references.md
+    [Brief]) and 3-5 (docs/references.md [Tab-ScatterGrid], status R, 25 x 25 - 30 x 30 cm
+    fields). Tolerance: the [R] range."""
     spr = scatter.spr_center(20.0, 25.0**2, 80.0, 2.0)
     assert 3.0 <= spr <= 5.0
 
 
 def test_spr_10cm_small_field_80kv():
-    """10 cm water, 10 x 10 cm field, 80 kV, no grid, small gap: SPR 0.3-1 (brief);
-    PUBLISHED.md (iv) [R]: 0.5-0.8. Tolerance: 0.5-1.0."""
+    """10 cm water, 10 x 10 cm field, 80 kV, no grid, small gap: SPR 0.3-1 (docs/references.md
+    [Brief]); docs/references.md [Tab-ScatterGrid], status R: 0.5-0.8. Tolerance: 0.5-1.0."""
     spr = scatter.spr_center(10.0, 10.0**2, 80.0, 2.0)
     assert 0.5 <= spr <= 1.0
 
@@ -48,7 +49,8 @@ def test_spr_10cm_small_field_80kv():
     ],
 )
 def test_spr_table_order_of_magnitude(t_cm, side_cm, lo, hi):
-    """PUBLISHED.md (iv) [R] table (water, 70-100 kV, detector in contact, no grid): the
+    """docs/references.md [Tab-ScatterGrid] SPR table, status R (water, 70-100 kV, detector in
+    contact, no grid): the
     values are "order-of-magnitude anchors only", so the tolerance is a factor 1.6 on the
     range. (The Monte Carlo of this project gives less for thick patients in small fields.)"""
     spr = scatter.spr_center(float(t_cm), side_cm**2, 80.0, 0.0)
@@ -62,8 +64,8 @@ def test_spr_table_order_of_magnitude(t_cm, side_cm, lo, hi):
 def test_monte_carlo_backscatter_factor(kvp, al_mm, side_cm, bsf_ref):
     """Validation of the scatter Monte Carlo behind the model: its backscatter factor of a
     20 cm water phantom against Benmakhlouf et al., Phys. Med. Biol. 56:7179 (2011), as
-    tabulated in PUBLISHED.md (vi) [S-indirect]. Tolerance 2 % (square field -> circle of the
-    same area, laterally infinite slab)."""
+    tabulated in docs/references.md [Tab-Backscatter], status S-indirect. Tolerance 2 % (square
+    field -> circle of the same area, laterally infinite slab)."""
     z = _mc_file()
     e_nodes = z["energies_keV"]
     j = list(z["thicknesses_cm"]).index(20.0)

@@ -20,7 +20,11 @@ from sim.spectrum import (
 )
 
 _REFERENCE = Path(__file__).resolve().parents[1] / "assets" / "spectra" / "spekpy_reference.json"
-_TOL = np.array([0.03, 0.03, 0.02, 0.10])  # HVL1, HVL2, mean energy, air kerma (project brief)
+_TOL = np.array([0.01, 0.01, 0.01, 0.01])
+# HVL1, HVL2, mean energy, air kerma per mAs: the README's "Measured accuracy" claim, 1 % of
+# SpekPy 2.5.4 (largest deviations measured over the stored grid: HVL1 -0.53 % (91.4 kV,
+# 13 deg, 2.5 mm Al), HVL2 -0.46 %, mean energy +0.15 %, air kerma +0.98 % (40.3 kV,
+# 3 mm Al + 0.1 mm Cu)). The project brief asked for 3 %, 3 %, 2 % and 10 %.
 
 
 def _ours(kvp: float, angle: float, filters: dict) -> np.ndarray:
@@ -33,12 +37,12 @@ def _reference_rows() -> list[dict]:
 
 
 def test_matches_spekpy_reference_grid() -> None:
-    """HVL1, HVL2 within 3 %, mean energy within 2 %, air kerma per mAs within 10 % of SpekPy.
+    """HVL1, HVL2, mean energy and air kerma per mAs within 1 % of SpekPy (README claim).
 
     Reference: SpekPy 2.5.4, default physics (casim, PENELOPE mu; Poludniowski et al., Med.
     Phys. 48:3630, 2021), stored by ``tools/make_spectrum_table.py --reference`` for kVp 40-150
     every 5 kV at 12 deg and off-node kVp/angles, each with 2.5 mm Al and 3 mm Al + 0.1, 0.3,
-    0.6 mm Cu. Tolerances from the project brief; the model is in fact within ~1 %.
+    0.6 mm Cu. Tolerance 1 %, as the README's "Measured accuracy" states (see ``_TOL``).
     """
     rows = _reference_rows()
     assert len(rows) >= 100
@@ -87,17 +91,25 @@ def test_table_node_reproduces_spekpy_bins() -> None:
     [("RQA3", 20673.0), ("RQA5", 29653.0), ("RQA7", 32490.0), ("RQA9", 31077.0)],
 )
 def test_iec_62220_fluence_per_air_kerma(quality: str, snr2: float) -> None:
-    """Photon fluence per air kerma within 2 % of IEC 62220-1-1:2015 Table 3 [1/(mm^2 uGy)]."""
-    assert iec_beam(quality).fluence_per_uGy() == pytest.approx(snr2, rel=0.02)
+    """Photon fluence per air kerma within 0.7 % of IEC 62220-1-1:2015 Table 3 [1/(mm^2 uGy)].
+
+    Tolerance 0.7 %: the README's "Measured accuracy" claim (measured -0.61 % RQA3, -0.36 %
+    RQA5, -0.22 % RQA7, -0.34 % RQA9). Values: IEC 62220-1-1:2015 Table 3 as quoted in public
+    DQE-analysis code (status [S-indirect]); SpekPy itself reproduces them within 0.4 %.
+    """
+    assert iec_beam(quality).fluence_per_uGy() == pytest.approx(snr2, rel=0.007)
 
 
 @pytest.mark.parametrize(
-    ("quality", "hvl"), [("RQA3", 3.8), ("RQA5", 6.8), ("RQA7", 9.2), ("RQA9", 11.6)]
+    ("quality", "hvl", "rel"),
+    [("RQA3", 3.8, 0.03), ("RQA5", 6.8, 0.012), ("RQA7", 9.2, 0.03), ("RQA9", 11.6, 0.012)],
 )
-def test_iec_61267_rqa_hvl(quality: str, hvl: float) -> None:
-    """RQA first HVL within 3 % of IEC 61267:2005 (RQA5 6.8, RQA9 11.6 mm Al; RQA3 3.8 and
-    RQA7 9.2 mm Al as commonly quoted, PUBLISHED.md status [R])."""
-    assert iec_beam(quality).hvl_mm_al() == pytest.approx(hvl, rel=0.03)
+def test_iec_61267_rqa_hvl(quality: str, hvl: float, rel: float) -> None:
+    """RQA first HVL against IEC 61267:2005: RQA5 6.8 and RQA9 11.6 mm Al within 1.2 % (the
+    README's "Measured accuracy" claim; measured -1.17 % and -0.02 %). RQA3 3.8 and RQA7
+    9.2 mm Al are only commonly quoted values (docs/references.md [Tab-BeamQuality], status
+    [R]), not part of the claim: plausibility within 3 % (measured -2.0 % and -0.3 %)."""
+    assert iec_beam(quality).hvl_mm_al() == pytest.approx(hvl, rel=rel)
 
 
 @pytest.mark.parametrize(
@@ -112,7 +124,8 @@ def test_iec_61267_rqa_hvl(quality: str, hvl: float) -> None:
     ],
 )
 def test_iec_61267_rqr_homogeneity(quality: str, h: float) -> None:
-    """RQR homogeneity coefficient within 0.03 of IEC 61267:2005 (PUBLISHED.md, status [R])."""
+    """RQR homogeneity coefficient within 0.03 of IEC 61267:2005 (docs/references.md
+    [Tab-BeamQuality], status [R])."""
     assert iec_beam(quality).homogeneity() == pytest.approx(h, abs=0.03)
 
 
@@ -121,7 +134,8 @@ def test_rqr_filtration_hits_hvl(kvp: float, hvl: float) -> None:
     """The root-found total Al gives the nominal RQR HVL (IEC 61267) and about 2.5-3.5 mm Al."""
     t = rqr_filtration_mm_al(kvp, hvl)
     assert tube_spectrum(kvp).filtered({"Al": t}).hvl_mm_al() == pytest.approx(hvl, rel=1e-4)
-    # IEC 61267 RQR beams correspond to ~2.5 mm Al total filtration (PTB-Dos-34, PUBLISHED.md)
+    # IEC 61267 RQR beams correspond to ~2.5 mm Al total filtration (PTB-Dos-34,
+    # docs/references.md [Ankerhold2000])
     assert 1.5 < t < 4.5
 
 
