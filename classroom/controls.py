@@ -4,8 +4,9 @@ Pure Python (no streamlit), so every rule here is tested on its own. Every contr
 ``sim.params.KNOBS``; this module adds only what a person reads (a short label, the words for
 each choice) and how the knobs depend on each other in the app:
 
-- ABC owns ``tube.kvp``, ``tube.ma``, ``tube.pulse_ms`` and, on the low-dose curve (which
-  sets its own Cu), ``filtration.cu_mm``: while it is on they are shown disabled at ABC's values.
+- ABC owns ``tube.kvp``, ``tube.ma``, ``tube.pulse_ms`` and, on the low-dose and iodine curves
+  (which set their own Cu), ``filtration.cu_mm``: while it is on they are shown disabled at
+  ABC's values.
 - Ranges follow the other knobs (thickness and source-skin distance within the SID, pulse width
   within the frame period, an image intensifier's field of view at most 40 cm, the tube current
   within the tube's ratings at the kV, pulse width and rate set); a conflict moves the dependent
@@ -19,7 +20,17 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from sim.params import II_MAX_FOV_CM, KNOBS, MIN_AIR_GAP_CM, Params, knob, params_from_json
+from sim import phantoms
+from sim.abc import curve_sets_cu
+from sim.params import (
+    II_MAX_FOV_CM,
+    KNOBS,
+    MIN_AIR_GAP_CM,
+    PHANTOMS,
+    Params,
+    knob,
+    params_from_json,
+)
 from sim.tube import max_ma
 from sim.units import MS_PER_S
 
@@ -49,6 +60,7 @@ LABELS: dict[str, str] = {
     "grid.enabled": "Anti-scatter grid",
     "grid.ratio": "Grid ratio",
     "grid.lines_per_cm": "Grid strip density",
+    "grid.strip_um": "Grid lead strip thickness",
     "grid.interspace": "Grid interspace material",
     "receptor.kind": "Image receptor",
     "receptor.csi_um": "CsI phosphor thickness",
@@ -90,15 +102,6 @@ LABELS: dict[str, str] = {
 CHOICE_LABELS: dict[str, dict[Any, str]] = {
     "tube.mode": {"pulsed": "Pulsed", "continuous": "Continuous (30 frames/s)"},
     "geometry.field_shape": {"square": "Square", "circle": "Circular"},
-    "patient.phantom": {
-        "hip_injection": "Adult hip (joint injection)",
-        "lumbar_spine": "Lumbar spine (epidural injection)",
-        "swallow": "Lateral neck (barium swallow)",
-        "vessels": "Iodine-filled vessels (cardiac)",
-        "water_slab": "Uniform water slab",
-        "contrast_detail": "Contrast-detail test object (TOR 18FG-like)",
-        "step_wedge": "Aluminium step wedge",
-    },
     "grid.interspace": {"fibre": "Carbon fibre", "aluminium": "Aluminium"},
     "receptor.kind": {"flat_panel": "Flat panel (CsI)", "image_intensifier": "Image intensifier"},
     "receptor.binning": {1: "None (1×1)", 2: "2×2", 4: "4×4"},
@@ -106,7 +109,7 @@ CHOICE_LABELS: dict[str, dict[Any, str]] = {
     "abc.curve": {
         "standard": "Standard",
         "low_dose": "Low dose (extra Cu)",
-        "iodine": "Iodine (kV near the K-edge)",
+        "iodine": "Iodine (kV near the K-edge, own Cu)",
     },
     "dose.region": {
         "head": "Head",
@@ -167,7 +170,13 @@ ADVANCED: dict[str, tuple[str, ...]] = {
         "sequence.motion_mm",
         "sequence.motion_period_s",
     ),
-    "Scatter and grid": ("scatter.enabled", "grid.ratio", "grid.lines_per_cm", "grid.interspace"),
+    "Scatter and grid": (
+        "scatter.enabled",
+        "grid.ratio",
+        "grid.lines_per_cm",
+        "grid.strip_um",
+        "grid.interspace",
+    ),
     "Receptor": (
         "receptor.csi_um",
         "receptor.pixel_um",
@@ -221,6 +230,7 @@ STEPS: dict[str, float] = {
     "patient.contrast_mg_i_per_ml": 10.0,
     "grid.ratio": 1.0,
     "grid.lines_per_cm": 1.0,
+    "grid.strip_um": 0.1,
     "receptor.csi_um": 50.0,
     "receptor.pixel_um": 10.0,
     "receptor.lag": 0.01,
@@ -260,7 +270,9 @@ def label(name: str) -> str:
 
 
 def choice_label(name: str, value: Any) -> str:
-    """Words for one value of a choice knob."""
+    """Words for one value of a choice knob (a phantom's from its registry entry)."""
+    if name == "patient.phantom" and value in PHANTOMS:
+        return phantoms.entry(value).label
     return CHOICE_LABELS.get(name, {}).get(value, str(value))
 
 
@@ -284,7 +296,7 @@ def abc_owned(values: dict[str, Any]) -> tuple[str, ...]:
     if not values["abc.enabled"]:
         return ()
     owned = ABC_OWNED
-    if values["abc.curve"] == "low_dose":
+    if curve_sets_cu(values["abc.curve"]):
         owned = (*owned, "filtration.cu_mm")
     return owned
 

@@ -89,7 +89,7 @@ def _cached_frame(items: tuple) -> fr.FrameView:
 
 def frame(values: dict[str, Any]) -> fr.FrameView:
     """The frame for these knob values (cached; ABC-owned knobs do not split the cache)."""
-    return _cached_frame(tuple(sorted(ctl.canonical(values).items())))
+    return _cached_frame(workers.frame_items(ctl.canonical(values)))
 
 
 def frame_for(values: dict[str, Any]) -> fr.FrameView | None:
@@ -238,7 +238,7 @@ def control(name: str, values: dict, shown: dict, unused: dict, ranges: dict) ->
         _seed(name, values[name])
         st.selectbox(
             label,
-            k.choices,
+            list(k.choices),
             key=name,
             help=tip,
             disabled=locked,
@@ -357,6 +357,49 @@ def _share(values: dict[str, Any], view: fr.FrameView | None) -> None:
         )
         if st.session_state.get("import_error"):
             st.error(st.session_state["import_error"])
+        _phantom_upload()
+
+
+def _phantom_upload() -> None:
+    """A phantom of one's own, written as TOML (the step wedge's file is the template)."""
+    from sim.phantoms.data import ASSET_DIR
+
+    st.download_button(
+        "Phantom template (TOML)",
+        (ASSET_DIR / "step_wedge.toml").read_bytes(),
+        "my-phantom.toml",
+        "application/toml",
+        key="dl_phantom",
+        help="The step wedge written as data: edit its shapes and regions, change its name, "
+        "and load it below.",
+    )
+    st.file_uploader(
+        "Load your own phantom (TOML, at most 1 MB)",
+        type=["toml"],
+        key="phantom_upload",
+        max_upload_size=1,
+        on_change=_load_phantom,
+    )
+    if st.session_state.get("phantom_error"):
+        st.error(st.session_state["phantom_error"])
+
+
+def _load_phantom() -> None:
+    """Register an uploaded phantom and show it, or say which field is wrong."""
+    from classroom.ui import set_knobs
+    from sim.phantoms.data import register_text
+
+    up = st.session_state.get("phantom_upload")
+    if up is None:
+        return
+    try:
+        text = up.getvalue().decode("utf-8")
+        e = register_text(text, f"upload {up.name[:60]}")
+    except (UnicodeDecodeError, ValueError) as exc:
+        st.session_state["phantom_error"] = f"Phantom refused: {exc}"
+        return
+    st.session_state.pop("phantom_error", None)
+    set_knobs({"patient.phantom": e.name})
 
 
 def _import() -> None:
@@ -648,14 +691,14 @@ def _compute_run(params: Params, bar) -> dict[str, Any]:
 
 def _run_events(p: Params) -> str:
     """What happens in the patient during a run, in words, for the caption."""
-    from sim import sequence
+    from sim import phantoms
 
-    phantom, events = p.patient.phantom, []
-    if phantom in sequence.NEEDLE_PHANTOMS:
+    kind, events = phantoms.entry(p.patient.phantom), []
+    if kind.needle:
         events.append("the needle advancing")
-    if phantom in sequence.CONTRAST_PHANTOMS and p.patient.contrast_ml > 0:
+    if kind.iodine and p.patient.contrast_ml > 0:
         events.append("contrast filling")
-    if phantom in sequence.BOLUS_PHANTOMS and p.patient.contrast_ml > 0:
+    if kind.bolus and p.patient.contrast_ml > 0:
         events.append("a barium bolus passing down at each swallow")
     if p.sequence.motion_mm > 0:
         events.append("periodic motion")

@@ -43,11 +43,33 @@ def worker_count(environ: dict | None = None) -> int:
     return n
 
 
+PHANTOM_FILE_KEY = "~phantom_file"
+"""Item that carries ``(where, text)`` of a phantom loaded from a file, so that a worker can
+register it (it also keys the frame cache on the file's content)."""
+
+
+def frame_items(values: dict) -> tuple:
+    """Sorted (knob, value) items of a frame, with the phantom's file when it was loaded."""
+    from sim.phantoms.data import file_of
+
+    items = dict(values)
+    phantom_file = file_of(values["patient.phantom"])
+    if phantom_file is not None:
+        items[PHANTOM_FILE_KEY] = phantom_file
+    return tuple(sorted(items.items()))
+
+
 def compute_frame(items: tuple) -> fr.FrameView:
     """The compact frame for sorted (knob, value) items (runs in a worker)."""
     from sim.chain import simulate, view_mask
 
-    p = Params.from_dict(dict(items))
+    values = dict(items)
+    phantom_file = values.pop(PHANTOM_FILE_KEY, None)
+    if phantom_file is not None:  # a phantom loaded in the app: register it here too
+        from sim.phantoms.data import register_text
+
+        register_text(phantom_file[1], phantom_file[0])
+    p = Params.from_dict(values)
     r = simulate(p)
     return fr.frame_view(r, view_mask(p), r.abc.message if r.abc is not None else "")
 

@@ -4,7 +4,7 @@
 ``fluorosim run --preset hip_injection --sequence --gif run.gif``,
 ``fluorosim sweep --vary tube.kvp=60:120:10 --out sweep.csv``, ``fluorosim abc``,
 ``fluorosim bench spectrum|chain|run|all``; ``--params FILE`` reads knobs from a JSON file
-(``run``, ``sweep``, ``abc``).
+and ``--phantom-file FILE`` registers a phantom written as TOML (``run``, ``sweep``, ``abc``).
 
 Exit codes: 0 done; 2 bad input (a usage error or a ``ValueError`` while the input is read and
 validated: knobs, presets, ranges, output paths, parameters files), one line on stderr naming
@@ -59,6 +59,14 @@ def _parser() -> argparse.ArgumentParser:
         "--params",
         metavar="FILE",
         help="knobs from a JSON file (as the app downloads it; '-' reads standard input)",
+    )
+    knobs.add_argument(
+        "--phantom-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a phantom written as TOML (assets/phantoms has examples); "
+        "--set patient.phantom=NAME then picks it",
     )
 
     sp = sub.add_parser("params", help="list every knob: name, unit, default, range, help")
@@ -127,7 +135,10 @@ def _read_params_file(path: str) -> dict:
 def _params_from(args: argparse.Namespace):
     """Defaults, then the preset, then the parameters file, then each --set (later wins)."""
     from sim.params import Params, parse_assignment
+    from sim.phantoms import load_phantom_file
 
+    for path in getattr(args, "phantom_file", []):
+        load_phantom_file(path)
     p = Params()
     if getattr(args, "preset", None):
         from sim.presets import preset_params

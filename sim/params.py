@@ -18,7 +18,7 @@ import difflib
 import json
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -251,15 +251,33 @@ class Geometry(_Section):
     table: bool = declare(True, help="Carbon-fibre table and pad in the beam below the patient.")
 
 
-PHANTOMS = (
-    "water_slab",
-    "hip_injection",
-    "contrast_detail",
-    "vessels",
-    "step_wedge",
-    "lumbar_spine",
-    "swallow",
-)
+class LiveChoices(Sequence):
+    """The choices of a knob that a higher layer fills in: the phantom registry
+    (:mod:`sim.phantoms.registry`) sets the names of ``patient.phantom`` as phantoms register,
+    so the knob, the app and the command line read the one registry."""
+
+    def __init__(self) -> None:
+        self._names: tuple[str, ...] = ()
+
+    def set(self, names: Sequence[str]) -> None:
+        """Replace the choices (in display order)."""
+        self._names = tuple(names)
+
+    def __getitem__(self, i):
+        return self._names[i]
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._names
+
+    def __repr__(self) -> str:
+        return f"LiveChoices{self._names!r}"
+
+
+PHANTOMS = LiveChoices()
+"""Names of the registered phantoms (filled by :mod:`sim.phantoms`)."""
 
 
 @dataclass(frozen=True)
@@ -299,6 +317,15 @@ class Grid(_Section):
     ratio: float = declare(10.0, "-", 6.0, 16.0, help="Grid ratio (strip height / interspace).")
     lines_per_cm: float = declare(60.0, "1/cm", 30.0, 80.0, help="Strip density.")
     interspace: str = declare("fibre", choices=("fibre", "aluminium"), help="Interspace material.")
+    # Lead strip thickness d. Default 36.7 um: 0.22 of the 60 lines/cm period, the value the
+    # model used before d became a knob (# guess: no one grid's datasheet). Range: 20-37 um
+    # strips at 70-100 lines/cm (Chan et al., Radiology 154:807, 1985), about 50 um at
+    # 40 lines/cm (Bushberg et al. 2012, ch. 7), 0.05-0.1 mm in low-density grids
+    # (manufacturer descriptions, docs/references.md [Tab-ScatterGrid] [R]); capped at 60 um
+    # so that d stays below half the period (62.5 um) at the densest grid, 80 lines/cm.
+    strip_um: float = declare(
+        36.7, "um", 20.0, 60.0, help="Lead strip thickness (septum between interspaces)."
+    )
 
 
 @dataclass(frozen=True)
@@ -331,7 +358,10 @@ class Abc(_Section):
     curve: str = declare(
         "standard",
         choices=("standard", "low_dose", "iodine"),
-        help="ABC curve: standard; low dose (more Cu); iodine (kV near the iodine K-edge).",
+        help=(
+            "ABC curve: standard; low dose (more Cu); iodine (kV near the iodine K-edge, Cu "
+            "taken out before the kV rises)."
+        ),
     )
     high_level: bool = declare(False, help="High-level control: 176 instead of 88 mGy/min.")
     rate_exponent: float = declare(

@@ -94,17 +94,11 @@ the 68 mm path of the adult hip, about 1.2 mm on the image)."""
 CONTRAST_STEPS = 8
 """The contrast volume is quantised to 1/8 of ``patient.contrast_ml`` (a modelling choice)."""
 
-NEEDLE_PHANTOMS = ("hip_injection", "lumbar_spine")
-"""Phantoms whose needle advances during a run."""
-
-CONTRAST_PHANTOMS = ("hip_injection", "vessels", "lumbar_spine")
-"""Phantoms whose contrast arrives during a run."""
-
-BOLUS_PHANTOMS = ("swallow",)
-"""Phantoms with a bolus that passes down during a run: from ``sequence.inject_s`` on, one
-swallow every :data:`SWALLOW_INTERVAL_S`; each bolus travels down for ``sequence.fill_s`` (its
-position is the ``needle_progress`` channel, 0 at the hypopharynx, 1 at the end of its travel)
-and is gone until the next swallow."""
+# What a run does with each phantom is read from its registry entry (sim.phantoms): a needle
+# advances (``needle``), iodinated contrast arrives (``iodine``), or a barium bolus passes down
+# (``bolus``): from ``sequence.inject_s`` on, one swallow every SWALLOW_INTERVAL_S; each bolus
+# travels down for ``sequence.fill_s`` (its position is the ``needle_progress`` channel, 0 at
+# the hypopharynx, 1 at the end of its travel) and is gone until the next swallow.
 
 SWALLOW_INTERVAL_S = 15.0
 """Time between swallows in a swallow study [s]. # guess: videofluoroscopic studies give a
@@ -170,19 +164,19 @@ def content_at(params: Params, times_s: Any) -> dict[str, np.ndarray]:
     if not np.all(np.isfinite(t)) or np.any(t < 0.0):
         raise ValueError("times_s must be finite and >= 0 [s]")
     pt, sq = params.patient, params.sequence
-    phantom = pt.phantom
-    if phantom in NEEDLE_PHANTOMS:
+    kind = phantoms.entry(pt.phantom)
+    if kind.needle:
         prog = _ramp(t / sq.needle_s) if sq.needle_s > 0.0 else np.ones_like(t)
         prog = np.round(prog * NEEDLE_STEPS) / NEEDLE_STEPS
     else:
         prog = np.full_like(t, pt.needle_progress)
-    if phantom in BOLUS_PHANTOMS:
+    if kind.bolus:
         since = t - sq.inject_s
         phase = np.where(since >= 0.0, np.mod(since, SWALLOW_INTERVAL_S), -1.0) / sq.fill_s
         passing = (phase >= 0.0) & (phase < 1.0)
         prog = np.where(passing, np.round(_ramp(phase) * NEEDLE_STEPS) / NEEDLE_STEPS, 0.0)
         vol = np.where(passing, pt.contrast_ml, 0.0)
-    elif phantom in CONTRAST_PHANTOMS and pt.contrast_ml > 0.0:
+    elif kind.iodine and pt.contrast_ml > 0.0:
         frac = _ramp((t - sq.inject_s) / sq.fill_s)
         vol = pt.contrast_ml * np.round(frac * CONTRAST_STEPS) / CONTRAST_STEPS
     else:
@@ -815,10 +809,7 @@ def run(params: Params, progress: Callable[[float], Any] | None = None) -> RunRe
 
 __all__ = [
     "ABC_DRIFT",
-    "BOLUS_PHANTOMS",
-    "CONTRAST_PHANTOMS",
     "CONTRAST_STEPS",
-    "NEEDLE_PHANTOMS",
     "NEEDLE_STEPS",
     "RunResult",
     "content_at",

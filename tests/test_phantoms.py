@@ -7,7 +7,12 @@ import pytest
 
 from sim import phantoms as ph
 from sim.geometry import DetectorGrid, Geometry, detector_grid_from, geometry_from
-from sim.params import Params
+from sim.params import PHANTOMS, Params
+from sim.phantoms.contrast_detail import MU_AL_50KEV_PER_MM
+from sim.phantoms.hip import hip_contrast_layers
+from sim.phantoms.lumbar_spine import epidural_layer
+from sim.phantoms.trace import _sample_in
+from sim.phantoms.vessels import vessel_tree
 
 GEOM = Geometry(sid_cm=100.0, source_iso_cm=70.0, source_skin_cm=60.0, patient_thickness_cm=22)
 GEOM_NO_TABLE = Geometry(
@@ -187,7 +192,7 @@ def test_parent_rule_and_void_lumen():
     assert maps["water"][0, 0] > maps["water"][c, c]
 
 
-@pytest.mark.parametrize("name", ph.PHANTOMS)
+@pytest.mark.parametrize("name", list(PHANTOMS))
 def test_every_phantom_builds_nonnegative_maps_and_rois(name):
     p = Params().replace(**{"patient.phantom": name, "run.image_px": 128})
     geom, grid = geometry_from(p), detector_grid_from(p)
@@ -215,7 +220,7 @@ def test_needle_never_enters_bone():
     bones = [s for s in p.shapes if s.label in ("femur", "pelvis")]
     rng = np.random.default_rng(1)
     for needle in (s for s in p.shapes if s.label == "needle" and s.material == "steel"):
-        pts = ph._sample_in(needle, 3000, rng)
+        pts = _sample_in(needle, 3000, rng)
         for b in bones:
             assert not b.contains(pts).any()
 
@@ -267,7 +272,7 @@ def test_contrast_volume_in_path_maps_scales_with_contrast_ml():
         depth = next(s for s in p.shapes if s.label == "contrast").center_mm[2]
         vols[ml] = _volume_from_map(contrast, grid, GEOM, depth) / 1000.0
         assert vols[ml] == pytest.approx(ml, rel=0.05)
-        assert ph.hip_contrast_layers(220.0, ml)[2] == pytest.approx(ml, rel=1e-3)
+        assert hip_contrast_layers(220.0, ml)[2] == pytest.approx(ml, rel=1e-3)
     assert vols[4.0] / vols[2.0] == pytest.approx(2.0, rel=0.03)
     none = ph.path_lengths(ph.make_phantom("hip_injection", contrast_ml=0.0), GEOM, grid)
     assert not any("+I" in k for k in none)
@@ -282,7 +287,7 @@ def test_vessels_fill_from_the_root_and_hold_no_iodine_without_contrast():
     assert iodine[0] < iodine[1] < iodine[2]
     empty = ph.path_lengths(ph.make_phantom("vessels", contrast_ml=0.0), GEOM, grid)
     assert "blood" in empty and not any("+I" in k for k in empty)
-    radii = [r for *_, r, _g in ph.vessel_tree(220.0)]
+    radii = [r for *_, r, _g in vessel_tree(220.0)]
     assert max(radii) == 3.0 and 0.5 <= min(radii) < 1.0  # 6 mm down to 1-2 mm diameter
 
 
@@ -292,13 +297,13 @@ def test_contrast_detail_and_step_wedge_details():
     assert len(discs) == 18 and all(d.radius_mm == 4.0 for d in discs)
     thick = [d.length_mm for d in discs]
     assert thick == sorted(thick, reverse=True)
-    mu = ph.MU_AL_50KEV_PER_MM
+    mu = MU_AL_50KEV_PER_MM
     assert 1 - math.exp(-mu * thick[0]) == pytest.approx(0.167, rel=1e-6)
     bars = {s.label for s in p.shapes if s.label.startswith("bars")}
     assert len(bars) == 21 and "bars0.5" in bars and "bars5" in bars
     w = ph.make_phantom("step_wedge", thickness_cm=10.0)
     steps = [s.size_mm[2] for s in w.shapes if s.label.startswith("step")]
-    assert steps == list(ph.STEP_WEDGE_MM)
+    assert steps == [1.0 + 2.0 * i for i in range(11)]  # assets/phantoms/step_wedge.toml
 
 
 def test_only_the_needle_is_recomputed_when_it_moves():
@@ -379,7 +384,7 @@ def test_lumbar_needle_stays_out_of_bone_and_tip_moves_with_progress():
         bones = [s for s in p.shapes if s.material.startswith("bone")]
         rng = np.random.default_rng(2)
         for needle in (s for s in p.shapes if s.label == "needle" and s.material == "steel"):
-            pts = ph._sample_in(needle, 2000, rng)
+            pts = _sample_in(needle, 2000, rng)
             assert not any(b.contains(pts).any() for b in bones)
         tubes = [s for s in p.shapes if s.label == "needle" and s.material == "steel"]
         assert (
@@ -401,7 +406,7 @@ def test_epidural_contrast_volume_in_path_maps_equals_contrast_ml():
         depth = next(s for s in p.shapes if s.label == "contrast").center_mm[2]
         vols[ml] = _volume_from_map(contrast, grid, GEOM, depth) / 1000.0
         assert vols[ml] == pytest.approx(ml, rel=0.05)
-        assert ph.epidural_layer(ml)[2] == pytest.approx(ml, rel=1e-9)
+        assert epidural_layer(ml)[2] == pytest.approx(ml, rel=1e-9)
     assert vols[1.0] < vols[3.0] < vols[6.0]
     none = ph.path_lengths(ph.make_phantom("lumbar_spine", contrast_ml=0.0), GEOM, grid)
     assert not any("+I" in k for k in none)

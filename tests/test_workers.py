@@ -3,6 +3,7 @@ worker survived."""
 
 import os
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -65,3 +66,26 @@ def test_a_bad_worker_count_is_refused_with_its_range(raw):
 def test_default_worker_count_uses_the_cores():
     cpus = os.cpu_count() or 1
     assert workers.worker_count({}) == (min(cpus, 16) if cpus >= 2 else 0)
+
+
+def test_a_phantom_loaded_in_the_app_is_simulated_by_a_worker(tmp_path):
+    """A phantom file registered in the server process travels with the frame request, so a
+    worker process that never saw it registers it and simulates it."""
+    from sim.phantoms import load_phantom_file
+
+    path = tmp_path / "worker_disc.toml"
+    path.write_text(
+        (Path(__file__).parent / "data" / "disc_phantom.toml").read_text(), encoding="utf-8"
+    )
+    load_phantom_file(path)
+    values = {**Params().to_dict(), "patient.phantom": "worker_disc", "run.image_px": 64}
+    items = workers.frame_items(values)
+    assert workers.PHANTOM_FILE_KEY in dict(items)
+    pool = workers.FramePool(1)
+    try:
+        view = pool.frame(items)
+    finally:
+        pool.shutdown()
+    assert view.metrics["signal_px"] > 0 and view.metrics["contrast"] > 0.05
+    plain = workers.frame_items(Params().to_dict())
+    assert workers.PHANTOM_FILE_KEY not in dict(plain)
