@@ -188,6 +188,15 @@ def test_each_view_draws_alone(view):
     assert not at.error
 
 
+def test_the_dose_view_says_why_a_run_can_differ():
+    """Issue 11 item 10: the Dose view's totals (one frame's technique held) and the Run view's
+    (pulses summed, ABC settled on the first pulses) differ by a few per cent; the Dose view
+    says why, as the Run view does."""
+    at = start(**SMALL, view="dose")
+    captions = " ".join(c.value for c in at.caption)
+    assert "Run view" in captions and "first pulses" in captions
+
+
 def test_the_chain_view_explains_every_stage_with_shared_grey_scales():
     at = start(**SMALL, view="chain")
     from classroom.views import _stage_table
