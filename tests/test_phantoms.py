@@ -473,3 +473,31 @@ def test_new_phantoms_run_through_the_chain(name):
     for key in ("snr", "cnr", "contrast", "receptor_nGy_per_frame"):
         assert math.isfinite(r.metrics[key]), key
     assert r.metrics["contrast"] > 0.0  # contrast (iodine or barium) darker than background
+
+
+def test_a_texture_varies_the_density_not_the_chord_and_keeps_the_mean():
+    """Textured cancellous bone: its own path is modulated (mean 1, spread ~ texture), the
+    parent loses the plain chord, and the pattern is the same every time it is traced."""
+    grid = DetectorGrid(128, 150.0)
+    slab = ph.Slab(material="water", z0_mm=0.0, z1_mm=200.0)
+
+    def maps(texture):
+        ball = ph.Sphere(
+            material="bone_cancellous",
+            center_mm=(0.0, 0.0, 100.0),
+            radius_mm=40.0,
+            parent=0,
+            texture=texture,
+        )
+        return ph.path_lengths(ph.Phantom("t", (slab, ball)), GEOM, grid)
+
+    plain, textured = maps(0.0), maps(0.3)
+    inside = plain["bone_cancellous"] > 10.0
+    ratio = textured["bone_cancellous"][inside] / plain["bone_cancellous"][inside]
+    assert ratio.mean() == pytest.approx(1.0, abs=0.03)
+    assert ratio.std() == pytest.approx(0.3, rel=0.2)
+    np.testing.assert_array_equal(textured["water"], plain["water"])
+    ph.clear_caches()
+    np.testing.assert_array_equal(maps(0.3)["bone_cancellous"], textured["bone_cancellous"])
+    with pytest.raises(ValueError, match="texture"):
+        ph.Sphere(material="bone_cancellous", center_mm=(0, 0, 0), radius_mm=1.0, texture=0.9)

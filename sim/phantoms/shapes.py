@@ -106,6 +106,14 @@ class Shape:
         Smallest feature size; > 0 turns on supersampling of this shape [mm].
     label
         Free name, used by regions of interest.
+    texture
+        Relative amplitude of a density texture, 0 for none [-]: the shape's own path is
+        multiplied by ``1 + texture * n(x, y)`` with ``n`` a smooth random field of unit
+        spread (:func:`sim.phantoms.trace.texture_field`), the trabecular pattern of
+        cancellous bone seen in projection. The chord itself stays exact (the parent loses the
+        plain chord); only the density along it varies, with mean 1.
+    texture_mm
+        Correlation length of the texture in the patient [mm].
     """
 
     material: str
@@ -114,6 +122,8 @@ class Shape:
     planes: tuple[tuple[float, float, float, float], ...] = ()
     feature_mm: float = 0.0
     label: str = ""
+    texture: float = 0.0
+    texture_mm: float = 1.5
 
     def __post_init__(self) -> None:
         if not isinstance(self.material, str) or not self.material:
@@ -138,6 +148,14 @@ class Shape:
         if not (math.isfinite(f) and f >= 0):
             raise ValueError(f"feature_mm={self.feature_mm!r} must be >= 0 [mm]")
         object.__setattr__(self, "feature_mm", f)
+        a, w = float(self.texture), float(self.texture_mm)
+        if not (math.isfinite(a) and 0.0 <= a <= 0.5 and math.isfinite(w) and w > 0.0):
+            raise ValueError(
+                f"texture={self.texture!r} must be in [0, 0.5] and texture_mm="
+                f"{self.texture_mm!r} > 0 [mm]"
+            )
+        object.__setattr__(self, "texture", a)
+        object.__setattr__(self, "texture_mm", w)
 
     # -- to be provided by subclasses -------------------------------------------------------
     def _interval(self, o: np.ndarray, dx, dy, dz) -> tuple[np.ndarray, np.ndarray]:
