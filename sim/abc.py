@@ -59,11 +59,11 @@ References
    and interventional angiography systems: a report of AAPM Task Group 125", Med. Phys. 39
    (2012) 2826-2828 (AAPM Report 125): spectral shaping (Cu) filters selected by the
    automatic dose-rate control, thickest for thin patients and reduced as the attenuation
-   grows.
+   grows (docs/references.md [Rauch2012]).
 .. [7] L. Sukupova, "Exposure parameters of cine mode and fluoroscopy mode of the angiography
    system", Ces. Radiol. 67 (2013) 232-237 (Siemens Axiom Artis: with phantom thickness the
    ABC raises the tube current, then current and pulse width at constant kV; when the kV
-   rises, the added filtration is lowered).
+   rises, the added filtration is lowered) (docs/references.md [Sukupova2013]).
 """
 
 from __future__ import annotations
@@ -269,7 +269,7 @@ def curve_sets_cu(curve: str) -> bool:
     References
     ----------
     Rauch et al., Med. Phys. 39 (2012) 2826 (AAPM TG-125: the automatic dose-rate control of
-    angiography systems selects the spectral filter).
+    angiography systems selects the spectral filter; docs/references.md [Rauch2012]).
     """
     if curve not in _CURVES:
         raise ValueError(f"curve={curve!r} is invalid: expected one of {', '.join(_CURVES)}")

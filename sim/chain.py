@@ -151,7 +151,7 @@ def focal_spot_blur(maps: dict[str, np.ndarray], g: geo.Geometry, pixel_mm: floa
     References
     ----------
     Bushberg et al. (2012), sec. 7.6 (geometric unsharpness B = f (M - 1)); IEC 60336:2020
-    (focal-spot nominal values).
+    (focal-spot nominal values) (docs/references.md [Bushberg2012], [IEC60336]).
     """
     taps = focal_spot_taps(
         g.focal_blur_mm(g.source_skin_cm + 0.5 * g.patient_thickness_cm), pixel_mm

@@ -61,14 +61,16 @@ References
 .. [3] H.-P. Chan, Y. Higashida, K. Doi, "Performance of antiscatter grids in diagnostic
    radiology: experimental measurements and Monte Carlo simulation studies", Med. Phys.
    12:449-454 (1985); ultra-high-strip-density grids with 20-37 um lead strips at
-   70-100 lines/cm: Chan et al., Radiology 154:807-815 (1985).
+   70-100 lines/cm: Chan et al., Radiology 154:807-815 (1985) (docs/references.md
+   [Chan1985], [Chan1985b]).
 .. [4] IEC 60627:2013, Diagnostic X-ray imaging equipment - Characteristics of general purpose
    and mammographic anti-scatter grids; JIS Z 4910 (definitions of Tp, Ts, Tt, B, K, Sigma),
    as quoted in docs/references.md [Tab-ScatterGrid].
 .. [5] J. T. Bushberg et al., The Essential Physics of Medical Imaging, 3rd ed. (2012), ch. 7
    (grid ratio, strip density, Bucky factor, contrast improvement factor).
 .. [6] M. J. Berger et al., XCOM: Photon Cross Sections Database, NIST SRD 8 (coherent
-   scattering cross section of lead; read through xraylib ``CS_Rayl``, which follows it).
+   scattering cross section of lead; read through xraylib ``CS_Rayl``, which follows it)
+   (docs/references.md [XCOM]).
 """
 
 from __future__ import annotations

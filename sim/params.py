@@ -319,10 +319,11 @@ class Grid(_Section):
     interspace: str = declare("fibre", choices=("fibre", "aluminium"), help="Interspace material.")
     # Lead strip thickness d. Default 36.7 um: 0.22 of the 60 lines/cm period, the value the
     # model used before d became a knob (# guess: no one grid's datasheet). Range: 20-37 um
-    # strips at 70-100 lines/cm (Chan et al., Radiology 154:807, 1985), about 50 um at
-    # 40 lines/cm (Bushberg et al. 2012, ch. 7), 0.05-0.1 mm in low-density grids
-    # (manufacturer descriptions, docs/references.md [Tab-ScatterGrid] [R]); capped at 60 um
-    # so that d stays below half the period (62.5 um) at the densest grid, 80 lines/cm.
+    # strips at 70-100 lines/cm (Chan et al., Radiology 154:807, 1985; docs/references.md
+    # [Chan1985b]), about 50 um at 40 lines/cm (Bushberg et al. 2012, ch. 7), 0.05-0.1 mm in
+    # low-density grids (manufacturer descriptions, docs/references.md [Tab-ScatterGrid] [R]);
+    # capped at 60 um so that d stays below half the period (62.5 um) at the densest grid,
+    # 80 lines/cm.
     strip_um: float = declare(
         36.7, "um", 20.0, 60.0, help="Lead strip thickness (septum between interspaces)."
     )

@@ -28,7 +28,8 @@ References
    median 67.8 uGy m^2 (0.68 Gy cm^2); fluoroscopy time 11-161 s, mean 36.0 s, median 29 s.
    System-reported KAP includes the table's share: S. D. Mann et al., "Improved dose
    estimates for fluoroscopically guided lumbar epidural injections", Pain Med. 20 (2019)
-   971-978 (34 % on average).
+   971-978 (34 % on average). (docs/references.md [KimJ2012], [KimS2016], [KimSJ2014],
+   [Mann2019])
 .. [4] I. Zammit-Maempel, C.-L. Chapple, P. Leslie, "Radiation dose in videofluoroscopic
    swallow studies", Dysphagia 22 (2007) 13-15: median screening time 171 s, median DAP
    1.4 Gy cm^2; M. T. Crawley et al., "Patient and operator dose during fluoroscopic
@@ -53,7 +54,8 @@ References
    fluoroscopy dose level as a cardiac laboratory's default, raised only when needed (6 % of
    the fluoroscopy time; DAP rate -74 %): "X-ray dose reduction in fluoroscopically guided
    electrophysiology procedures",
-   https://scilit.com/publications/50a3a17df53565b6acc46ac70d83d6e0 .
+   https://scilit.com/publications/50a3a17df53565b6acc46ac70d83d6e0 . (docs/references.md
+   [ESR2011], [Siiskonen2018], [Padovani2008], [BeloHorizonte], [Vano], [EPDoseReduction])
 .. [6] K. J. Strauss, "Pediatric interventional radiography equipment: safety considerations",
    Pediatr. Radiol. 36 Suppl 2 (2006) 126-135: variable-rate pulsed fluoroscopy, pulses
    shorter than 10 ms, grid removal for small children; P. Drury, A. Robinson, "Fluoroscopy
@@ -150,7 +152,7 @@ _ALL = (
             # guess: 22 cm water-equivalent AP, the adult of the hip scenario. The phantom's body
             # is all soft tissue (no fat), so 24 cm of it attenuated like a heavier patient: with
             # 24 cm and the normal dose level the run gave 3.2 Gy cm^2 in 36 s, three times the
-            # published mean (1.02 Gy cm^2, Kim et al. 2014)
+            # published mean (1.02 Gy cm^2, Kim et al. 2014; docs/references.md [KimSJ2014])
             "patient.thickness_cm": 22.0,
             "abc.mode": "low",  # low-dose fluoroscopy for needle guidance, as for the hip
             "patient.contrast_ml": 3.0,  # guess: epidurogram volume before the steroid

@@ -163,7 +163,8 @@ def test_iodine_curve_keeps_kv_low_for_an_average_patient():
 
 
 def test_iodine_curve_drops_cu_before_raising_kv():
-    """Cardiovascular ABC logic (AAPM TG-125, Rauch et al., Med Phys 39:2826, 2012): a thin
+    """Cardiovascular ABC logic (AAPM TG-125, Rauch et al., Med Phys 39:2826, 2012;
+    docs/references.md [Rauch2012]): a thin
     patient is imaged in the iodine kV band (65-75 kV) through 0.9 mm Cu; along the curve
     mA x ms rises first, then the Cu comes out step by step at that mA x ms, and the kV rises
     only once the Cu is out. The curve sets its own Cu (filtration.cu_mm has no effect)."""

@@ -208,7 +208,8 @@ def _edge_10_90_mm(profile: np.ndarray, pixel_mm: float) -> float:
 @pytest.mark.parametrize("skin_cm", [30.0, 60.0])
 def test_edge_spread_grows_with_focal_spot_times_magnification_minus_one(focal_mm, skin_cm):
     """A sharp edge through a uniform focal spot of size f has a penumbra of full width
-    U = f (M - 1) at the receptor, 10-90 % width 0.8 U (Bushberg et al. 2012, sec. 7.6)."""
+    U = f (M - 1) at the receptor, 10-90 % width 0.8 U (Bushberg et al. 2012, sec. 7.6;
+    docs/references.md [Bushberg2012])."""
     from sim.geometry import Geometry
 
     g = Geometry(sid_cm=100.0, source_skin_cm=skin_cm, patient_thickness_cm=20.0)

@@ -211,7 +211,7 @@ def test_bad_grid_input(kwargs, name):
 def test_bad_strip_um_in_params_names_the_knob_and_its_range():
     """The range [20, 60] um: 20-37 um strips at 70-100 lines/cm (Chan et al., Radiology
     154:807, 1985) to about 50 um at 40 lines/cm (Bushberg et al. 2012, ch. 7), capped below half
-    the 125 um period of an 80 lines/cm grid."""
+    the 125 um period of an 80 lines/cm grid (docs/references.md [Chan1985b])."""
     for bad in (19.9, 60.1, -1.0):
         with pytest.raises(ValueError, match=r"grid\.strip_um=.* \[20, 60\] um"):
             Params().replace(**{"grid.strip_um": bad})

@@ -58,7 +58,8 @@ def nist_coefficient(material: str, energy_keV: np.ndarray, column: str) -> np.n
 
     Cubic spline of log(coefficient) against log(energy) through the tabulated points, one
     spline per interval between absorption edges (the usual interpolation of the NIST tables;
-    Hubbell & Seltzer, NIST SRD 126, and e.g. Boone & Chavez, Med. Phys. 23:1997 (1996)).
+    Hubbell & Seltzer, NIST SRD 126, and e.g. Boone & Chavez, Med. Phys. 23:1997 (1996);
+    docs/references.md [Hubbell2004], [BooneChavez1996]).
     For water mu/rho and air mu_en/rho it agrees with xraylib's cross sections within 0.1 %
     over 12-150 keV (checked when this oracle was written); plain log-log linear interpolation
     would be 4 % off at 25 keV, between the 20 and 30 keV nodes.
@@ -189,11 +190,13 @@ DQE0_PUBLISHED = 0.70
 # 143 um pixels, "DQE ... 70 % at zero spatial frequency" (abstract; IEC-type RQA5 beam in the
 # body, not checked). Measured CsI panels at RQA5 span ~0.65-0.75 (Granfors & Aufrichtig, Med.
 # Phys. 27:1324 (2000); Samei & Flynn, Med. Phys. 30:608 (2003), as quoted in sim/receptor.py).
+# (docs/references.md [Spahn2000], [Granfors2000], [SameiFlynn2003])
 DQE0_TOL = 0.04
 # +-0.04 (6 %): within the spread of measured CsI panels and of DQE methods (Ranger, Samei,
 # Dobbins & Ravin, Radiology 243:785 (2007): the IEC 62220-1 method gave DQE 3.3 % and 6.5 %
 # below two earlier methods at low to middle frequencies); tight enough to fail a CsI packing
 # fraction of 0.60 (DQE(0) 0.64) or an optical Swank factor of 0.80 (0.62).
+# (docs/references.md [Ranger2007])
 IEC_RQA5_FLUENCE_PER_UGY = 29653.0  # photons/(mm^2 uGy), IEC 62220-1-1:2015 Table 3
 RQA5_KERMA_NGY = 2500.0  # 2.5 uGy: the usual DQE test dose ("400 speed")
 

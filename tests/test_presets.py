@@ -107,11 +107,12 @@ def test_epidural_dose_matches_published_magnitude():
 # Published mean KAP of fluoroscopy-guided lumbar transforaminal epidural steroid injections:
 # 101.7 uGy m^2 = 1.02 Gy cm^2 (median 0.68) in a mean 36.0 s (median 29 s) of fluoroscopy at
 # 70 kV, 16 ms, 15 pulses/s; 181 patients (S.-J. Kim, M. H. Lee, H. W. Chung et al., 2014,
-# PubMed 24441060; the same series as Kim et al., ASSR 2012).
+# PubMed 24441060; the same series as Kim et al., ASSR 2012; docs/references.md [KimSJ2014]).
 EPIDURAL_KAP_MEAN_GYCM2 = 1.02
 # Tolerance: a factor of 2 either way. The published distribution is wide and skewed
 # (3-1048 uGy m^2, mean 1.5 x median), and system-reported KAP, as published, includes the
-# share the table absorbs (34 % on average: Mann et al., Pain Med 20:971, 2019).
+# share the table absorbs (34 % on average: Mann et al., Pain Med 20:971, 2019;
+# docs/references.md [Mann2019]).
 EPIDURAL_KAP_FACTOR = 2.0
 
 
@@ -135,6 +136,7 @@ def test_epidural_kap_matches_the_published_mean():
 # (Vano et al., Phys Med, E/KAP by Cu filtration: 0, 0.1, 0.4, 0.9 mm). Entrance surface air
 # kerma includes backscatter (x 1.3-1.4) and is taken 4 cm further from the source than the
 # IRP of a 22 cm patient at the isocentre, so the two differ by less than the band's width.
+# (docs/references.md [Padovani2008], [BeloHorizonte], [Vano])
 CARDIAC_KAR_RATE_MGY_PER_MIN = (10.0, 30.0)
 CARDIAC_CU_MM = (0.2, 0.9)
 

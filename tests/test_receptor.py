@@ -99,11 +99,11 @@ def test_dqe0_rqa5_600um_published_range(rqa5):
     """600 um CsI panel at RQA5 and a radiographic dose (2.5 uGy): DQE(0) 0.70 +- 0.04.
 
     Published: 0.70 at zero frequency for a structured-CsI a-Si panel (Spahn et al., Invest.
-    Radiol. 35:260 (2000), abstract); measured CsI:Tl panels at RQA5 span ~0.65-0.75
-    (Granfors & Aufrichtig, Med. Phys. 27:1324 (2000); Samei & Flynn, Med. Phys. 30:608
-    (2003)). Tolerance +-0.04, the README's claim "0.70" with the tolerance of
-    tests/test_oracles.py (it fails CsI packing 0.60, DQE(0) 0.64, and an optical Swank factor
-    of 0.80, DQE(0) 0.62). Measured 0.704.
+    Radiol. 35:260 (2000), abstract; docs/references.md [Spahn2000]); measured CsI:Tl panels
+    at RQA5 span ~0.65-0.75 (Granfors & Aufrichtig, Med. Phys. 27:1324 (2000); Samei &
+    Flynn, Med. Phys. 30:608 (2003)). Tolerance +-0.04, the README's claim "0.70" with the
+    tolerance of tests/test_oracles.py (it fails CsI packing 0.60, DQE(0) 0.64, and an optical
+    Swank factor of 0.80, DQE(0) 0.62). Measured 0.704.
     """
     f = rec.receptor_figures(FP, rqa5, 2500.0)
     assert f["dqe0"] == pytest.approx(0.70, abs=0.04)
