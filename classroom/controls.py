@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sim import phantoms
-from sim.abc import curve_sets_cu
+from sim.brightness import curve_sets_cu
 from sim.params import (
     II_MAX_FOV_CM,
     KNOBS,

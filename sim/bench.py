@@ -107,7 +107,7 @@ def bench_run(repeat: int = 0) -> Iterator[str]:
     """
     import os
 
-    from sim import chain, phantoms, projection, sequence
+    from sim import chain, phantoms, projection, sequence, spectrum
     from sim.presets import preset_params
 
     n = repeat or 3
@@ -118,7 +118,7 @@ def bench_run(repeat: int = 0) -> Iterator[str]:
     def clear() -> None:
         chain._expected.cache_clear()
         chain.scene.cache_clear()
-        chain.beam.cache_clear()
+        spectrum.beam.cache_clear()
         phantoms.clear_caches()
         projection.clear_cache()
 

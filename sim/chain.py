@@ -19,15 +19,14 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from sim import abc as abc_mod
+from sim import brightness, phantoms, processing, projection, receptor
 from sim import dose as dose_mod
 from sim import geometry as geo
 from sim import grid as grid_mod
 from sim import metrics as met
-from sim import phantoms, processing, projection, receptor
 from sim import scatter as scatter_mod
 from sim.params import Params, Technique, technique_from
-from sim.spectrum import Spectrum, tube_spectrum
+from sim.spectrum import Spectrum, beam
 from sim.units import MM_PER_CM, NGY_PER_UGY
 
 ABC_PROBE_PX = 96
@@ -107,13 +106,6 @@ def _json_scalar(v: Any) -> Any:
     if isinstance(v, (float, np.floating)):
         return float(v) if np.isfinite(v) else None  # JSON has no NaN: undefined is null
     return v
-
-
-@lru_cache(maxsize=64)
-def beam(kvp: float, anode_angle_deg: float, al_mm: float, cu_mm: float) -> tuple:
-    """Tube spectrum and the spectrum after the added filtration (per mAs, at 100 cm)."""
-    tube = tube_spectrum(kvp=kvp, anode_angle_deg=anode_angle_deg)
-    return tube, tube.filtered({"Al": al_mm, "Cu": cu_mm})
 
 
 FOCAL_BLUR_KEYS = ("quanta", "abs_energy_keV", "abs_energy2_keV2")
@@ -377,9 +369,9 @@ def abc_measure(p: Params):
     central region (the chain itself, on a coarse image) and the Ka,r rate."""
     kar = abc_kar(p)
 
-    def measure(t: Technique) -> abc_mod.Measurement:
+    def measure(t: Technique) -> brightness.Measurement:
         e = expected_frame(p, t, image_px=ABC_PROBE_PX)
-        return abc_mod.Measurement(
+        return brightness.Measurement(
             receptor_nGy_per_frame=e.figures["receptor_nGy_per_frame"],
             kar_rate_mGy_per_min=kar(t),
         )
@@ -391,7 +383,7 @@ def choose_technique(p: Params):
     """Technique from the knobs, or from automatic brightness control when it is on."""
     if not p.abc.enabled:
         return technique_from(p), None
-    res = abc_mod.solve(p, abc_measure(p), abc_kar(p))
+    res = brightness.solve(p, abc_measure(p), abc_kar(p))
     return res.technique, res
 
 
@@ -417,7 +409,7 @@ def abc_table(p: Params, thicknesses_cm) -> tuple[list[dict], float | None]:
     def measure_for(t_cm: float):
         return abc_measure(p.replace(**{"patient.thickness_cm": float(t_cm)}))
 
-    results = abc_mod.sweep_thickness(p, measure_for, thicknesses_cm, abc_kar(p))
+    results = brightness.sweep_thickness(p, measure_for, thicknesses_cm, abc_kar(p))
     rows = [
         {
             "thickness_cm": float(t_cm),
@@ -430,7 +422,7 @@ def abc_table(p: Params, thicknesses_cm) -> tuple[list[dict], float | None]:
         for t_cm, r in zip(thicknesses_cm, results, strict=True)
     ]
     lo, hi = float(min(thicknesses_cm)), float(max(thicknesses_cm))
-    limit = abc_mod.limit_thickness_cm(p, measure_for, lo_cm=lo, hi_cm=hi, kar=abc_kar(p))
+    limit = brightness.limit_thickness_cm(p, measure_for, lo_cm=lo, hi_cm=hi, kar=abc_kar(p))
     return rows, limit
 
 

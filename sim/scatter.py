@@ -295,11 +295,10 @@ def _shape_at(spec: _Spectral, t_cm: float) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # the analytic centre SPR
 # --------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=64)
 def _default_spectrum(kvp: float):
-    from sim.spectrum import tube_spectrum
+    from sim.spectrum import beam
 
-    return tube_spectrum(kvp).filtered(_DEFAULT_FILTERS)
+    return beam(kvp, 12.0, _DEFAULT_FILTERS["Al"], _DEFAULT_FILTERS["Cu"])[1]
 
 
 def spr_center(

@@ -83,8 +83,9 @@ from sim import chain, phantoms, processing, projection, receptor
 from sim import dose as dose_mod
 from sim import geometry as geo
 from sim import metrics as met
-from sim.abc import AbcResult
+from sim.brightness import AbcResult
 from sim.params import Params, Technique, technique_from
+from sim.spectrum import beam
 from sim.units import MS_PER_S, NGY_PER_UGY
 
 NEEDLE_STEPS = 32
@@ -554,7 +555,7 @@ class RunResult:
         ``last_image_hold`` (uint8), ``last_signal`` (filtered detector signal, float32),
         ``last_expected`` (its noise-free counterpart), ``rois`` (of the last frame), ``mask``
         (DSA mask signal, when DSA is on).
-    abc : tuple of sim.abc.AbcResult
+    abc : tuple of sim.brightness.AbcResult
         Every ABC solve of the run, in order.
     abc_times_s : numpy.ndarray
         Time of each solve [s].
@@ -729,7 +730,7 @@ def run(params: Params, progress: Callable[[float], Any] | None = None) -> RunRe
     by_technique: dict[Technique, dose_mod.FrameDose] = {}
     for tq in techniques:
         if tq not in by_technique:
-            filtered = chain.beam(tq.kvp, p.tube.anode_angle_deg, p.filtration.al_mm, tq.cu_mm)[1]
+            filtered = beam(tq.kvp, p.tube.anode_angle_deg, p.filtration.al_mm, tq.cu_mm)[1]
             by_technique[tq] = dose_mod.frame_dose(filtered, tq, g, p.geometry.table)
     series = dose_mod.accumulate([by_technique[techniques[j]] for j in seg_of.tolist()], times)
     counts = [stop - start for start, stop in segments]

@@ -534,6 +534,31 @@ def tube_spectrum(kvp: float = 80.0, anode_angle_deg: float = 12.0) -> Spectrum:
     )
 
 
+@lru_cache(maxsize=64)
+def beam(kvp: float, anode_angle_deg: float, al_mm: float, cu_mm: float) -> tuple:
+    """The tube spectrum and the beam after the added filtration, per mAs at 100 cm.
+
+    The one place the beam is built: the chain, automatic brightness control, the scatter
+    model and the app all call it (cached on its four knobs).
+
+    Parameters
+    ----------
+    kvp : float
+        Tube potential [kV].
+    anode_angle_deg : float
+        Anode angle [deg].
+    al_mm, cu_mm : float
+        Added aluminium and copper filtration [mm].
+
+    Returns
+    -------
+    tuple of Spectrum
+        ``(tube, filtered)``.
+    """
+    tube = tube_spectrum(kvp=kvp, anode_angle_deg=anode_angle_deg)
+    return tube, tube.filtered({"Al": al_mm, "Cu": cu_mm})
+
+
 def rqr_filtration_mm_al(kvp: float, hvl_mm_al: float, anode_angle_deg: float = 12.0) -> float:
     """Total Al filtration giving the requested first HVL (IEC 61267 RQR beam) [mm Al].
 

@@ -1,7 +1,7 @@
 """Ratings of the X-ray generator and tube: the loading a technique may ask for.
 
 Three ratings bound the tube current of every technique, set by hand or by the automatic
-brightness control (``sim.abc``):
+brightness control (``sim.brightness``):
 
 - **generator power** during a pulse, kV x mA <= :data:`GENERATOR_POWER_MAX_KW` (pulsed
   fluoroscopy; continuous fluoroscopy is far below it);
@@ -55,7 +55,7 @@ References
    very high continuous loads.
 .. [8] J.T. Bushberg et al., *The Essential Physics of Medical Imaging*, 3rd ed., ch. 9:
    continuous fluoroscopy at a few mA; pulsed fluoroscopy at tens of mA in short pulses
-   (as cited in ``sim.abc``).
+   (as cited in ``sim.brightness``).
 """
 
 from __future__ import annotations

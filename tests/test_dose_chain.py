@@ -134,7 +134,7 @@ def test_image_intensifier_input_dose_is_textbook_and_below_the_fanc_limit():
     28 nGy at 30 p/s (0.85 uGy/s), inside the textbook II input range of 10-50 nGy per frame
     and below the FANC acceptance limit of 1.5 uGy/s (docs/references.md [Tab-ReceptorDose]).
     Old main asked 121 and 86 nGy (1.8 and 2.6 uGy/s)."""
-    from sim import abc
+    from sim import brightness as abc
 
     for rate in (15.0, 30.0):
         p = sim.Params().replace(

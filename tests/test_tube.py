@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import sim
-from sim import abc, tube
+from sim import brightness as abc
+from sim import tube
 from sim.params import Params
 from sim.presets import PRESETS
 

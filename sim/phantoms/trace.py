@@ -266,10 +266,11 @@ _TEXTURE_FLOOR = 0.2  # lowest density factor of a texture [-]
 def texture_field(shape: Shape, x_mm: np.ndarray, y_mm: np.ndarray) -> np.ndarray:
     """Density factor of a textured shape at patient-plane points (x, y) [mm] (mean ~1).
 
-    A sum of plane waves with random directions and phases and wavelengths spread around
-    ``2 texture_mm`` (log-normal, a Gaussian random field of that correlation length), of unit spread,
-    scaled by ``texture`` and floored at :data:`_TEXTURE_FLOOR`. The random numbers are seeded
-    by the shape itself, so the pattern is the same in every frame and moves with the shape.
+    A sum of plane waves with random directions and phases and wavelengths spread
+    log-normally around ``2 texture_mm`` (a Gaussian random field of that correlation
+    length), of unit spread, scaled by ``texture`` and floored at :data:`_TEXTURE_FLOOR`. The
+    random numbers are seeded by the shape itself, so the pattern is the same in every frame
+    and moves with the shape.
 
     References
     ----------

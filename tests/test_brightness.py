@@ -1,6 +1,6 @@
 """Automatic brightness control: holds the receptor target, monotone curves, limits, FOV^2.
 
-The measurement is the simple slab model of ``sim.abc.slab_measure`` (primary air kerma at
+The measurement is the simple slab model of ``sim.brightness.slab_measure`` (primary air kerma at
 the receptor behind a water slab, real spectra from ``sim.spectrum``), so these tests do not
 depend on the rest of the chain.
 """
@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim import abc, tube
+from sim import brightness as abc
+from sim import tube
 from sim.params import Params, Technique, technique_from
 
 THICKNESSES_CM = np.arange(10.0, 35.0 + 1e-9, 2.5)

@@ -774,13 +774,6 @@ def limit_thickness_cm(
 # --------------------------------------------------------------------------- a slab model
 
 
-@lru_cache(maxsize=256)
-def _beam(kvp: float, angle: float, al_mm: float, cu_mm: float):
-    from sim.spectrum import tube_spectrum
-
-    return tube_spectrum(kvp=kvp, anode_angle_deg=angle).filtered({"Al": al_mm, "Cu": cu_mm})
-
-
 def slab_measure(
     params: Params, thickness_cm: float, material: str = "water"
 ) -> Callable[[Technique], Measurement]:
@@ -821,7 +814,9 @@ def slab_measure(
     slab = {material: thickness_cm * MM_PER_CM}
 
     def measure(t: Technique) -> Measurement:
-        beam = _beam(t.kvp, params.tube.anode_angle_deg, params.filtration.al_mm, t.cu_mm)
+        from sim.spectrum import beam as make_beam
+
+        beam = make_beam(t.kvp, params.tube.anode_angle_deg, params.filtration.al_mm, t.cu_mm)[1]
         exit_ = beam.filtered(layers).filtered(slab) if layers else beam.filtered(slab)
         receptor_uGy = exit_.air_kerma_uGy_per_mAs(g.sid_cm) * t.mas_per_frame * tp
         kar_uGy = beam.air_kerma_uGy_per_mAs(irp_cm) * t.mas_per_frame
