@@ -44,10 +44,11 @@ from typing import Any
 from sim.phantoms.model import Phantom, Roi
 from sim.phantoms.registry import PhantomEntry, register
 from sim.phantoms.shapes import Box, Cylinder, Ellipsoid, Shape, Slab, Sphere
+from sim.materials import asset_path
 from sim.units import CM_PER_MM
 
-ASSET_DIR = Path(__file__).resolve().parents[2] / "assets" / "phantoms"
-"""The data phantoms shipped with fluorosim."""
+ASSET_DIR = asset_path("phantoms")
+"""The data phantoms shipped with fluorosim (``assets/phantoms``)."""
 
 MAX_FILE_BYTES = 1_000_000
 """Largest phantom file read [bytes]."""
