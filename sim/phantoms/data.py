@@ -41,10 +41,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sim.materials import asset_path
 from sim.phantoms.model import Phantom, Roi
 from sim.phantoms.registry import PhantomEntry, register
 from sim.phantoms.shapes import Box, Cylinder, Ellipsoid, Shape, Slab, Sphere
-from sim.materials import asset_path
 from sim.units import CM_PER_MM
 
 ASSET_DIR = asset_path("phantoms")
