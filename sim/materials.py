@@ -384,6 +384,15 @@ def _builtin_registry() -> dict[str, Material]:
         1.92,
         "ICRU-44 cortical bone, 1.92 g/cm3 (NIST table 'bone'; ICRU Report 44)",
     )
+    # inflated lung: the ICRU-44 lung composition (NIST table 'lung' is the deflated tissue,
+    # 1.05 g/cm3) at 0.26 g/cm3, the inflated-lung density of ICRU Report 46 (1992) (ICRP
+    # Publication 110 (2009) adult reference computational phantoms: 0.38 male, 0.36 female).
+    alias(
+        "lung_inflated",
+        "lung",
+        0.26,
+        "ICRU-44 lung composition at the inflated density 0.26 g/cm3 (ICRU Report 46)",
+    )
     alias("csi", "cesium iodide", 4.51, "CsI:Tl scintillator (Tl doping neglected), 4.51 g/cm3")
     # guess-ish: brief/roentgen value 7.32; Nikl, Meas. Sci. Technol. 17 (2006) R37 gives 7.34.
     alias("gos", "gadox", 7.32, "Gd2O2S:Tb phosphor (Tb neglected), 7.32 g/cm3")

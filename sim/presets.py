@@ -198,27 +198,30 @@ _ALL = (
     _preset(
         "cardiac_cath",
         "Cardiac catheterisation / coronary intervention",
-        """Fifteen minutes of low-dose fluoroscopy at 15 pulses/s through a 22 cm chest, with
-        the heart beating under a fixed collimator (the vessel phantom moves 4 mm at 70
-        beats/min). The iodine ABC curve holds 70 kV for the contrast and filters the beam with
-        copper, which it takes out step by step as the patient gets thicker, before it would
-        raise the kV: try 16, 20 and 26 cm of **Patient thickness** and watch the Cu go and the
-        Ka,r rate climb to its 88 mGy/min limit. Set the **ABC
-        dose level** to normal and the **Fluoroscopy time** to 40 min (2400 s) and watch the
-        skin-reaction band in the Dose view change.""",
+        """Fifteen minutes of fluoroscopy at 15 pulses/s through a 24 cm chest (lungs, heart,
+        spine and ribs, the left coronary tree filling with contrast), the heart beating under a
+        fixed collimator (it moves 4 mm at 70 beats/min). The iodine ABC curve holds 70 kV for
+        the contrast and filters the beam with copper, which it takes out step by step as the
+        patient gets thicker, before it would raise the kV: try 18, 24 and 30 cm of **Patient
+        thickness** and watch the Cu go and the Ka,r rate climb to its 88 mGy/min limit. Set the **ABC dose level** to high and the
+        **Fluoroscopy time** to 40 min (2400 s) and watch the skin-reaction band in the Dose
+        view change.""",
         {
             "patient.phantom": "vessels",
-            "patient.thickness_cm": 22.0,  # guess: adult chest, water-equivalent
+            # guess: a standard adult chest, 24 cm AP; with its inflated lungs it attenuates like
+            # about 19 cm of water, a little less than the 20 cm PMMA standard phantom
+            "patient.thickness_cm": 24.0,
             "patient.contrast_ml": 8.0,  # guess: one coronary injection
             "patient.contrast_mg_i_per_ml": 350.0,
             "tube.mode": "pulsed",
             "tube.pulse_rate_pps": 15.0,
             "geometry.field_cm": 20.0,
             "abc.curve": "iodine",
-            # the lowest dose level, a cardiac laboratory's default ([5]): 70 kV with about
-            # 0.5 mm Cu and ~18 mGy/min, inside the 10-30 mGy/min of a standard adult ([5]:
-            # SENTINEL 13 mGy/min at 20 cm PMMA; 15-29 mGy/min low-medium on a PMMA phantom)
-            "abc.mode": "low",
+            # normal dose level: 70 kV with about 0.5 mm Cu and ~16 mGy/min, inside the
+            # 10-30 mGy/min of a standard adult ([5]: SENTINEL 13 mGy/min at 20 cm PMMA;
+            # 15-29 mGy/min low-medium on a PMMA phantom). The low level gives ~7 mGy/min
+            # through this anatomical chest, which the lungs make easier than PMMA.
+            "abc.mode": "normal",
             "run.fluoro_time_s": 900.0,
             "run.max_frames": 150,
             "sequence.inject_s": 2.0,

@@ -442,9 +442,8 @@ class Cylinder(Shape):
         return (s >= 0) & (s <= self.length_mm) & (rr <= 1.0)
 
     def aabb(self):
-        u, _, _ = self.frame()
-        r = max(self.radius_mm, self.radius2_mm)
-        half = r * np.sqrt(np.clip(1.0 - u**2, 0.0, 1.0))
+        _, e1, e2 = self.frame()  # the end ellipses' extents (r sqrt(1 - u^2) if circular)
+        half = np.sqrt((self.radius_mm * e1) ** 2 + (self.radius2_mm * e2) ** 2)
         ends = np.array([self.start_mm, self.end_mm])
         return ends.min(axis=0) - half, ends.max(axis=0) + half
 

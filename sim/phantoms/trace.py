@@ -136,6 +136,17 @@ def _bbox(shape: Shape, skin_mm: float, sid_mm: float, grid: DetectorGrid):
     if box is None:
         return 0, n, 0, n
     lo, hi = box
+    for *nv, d in shape.planes:  # an axis-aligned clip plane bounds the box (e.g. a half lung)
+        axis = [i for i in range(3) if nv[i] != 0.0]
+        if len(axis) == 1:
+            i = axis[0]
+            lo, hi = lo.copy(), hi.copy()
+            if nv[i] > 0:
+                hi[i] = min(hi[i], d / nv[i])
+            else:
+                lo[i] = max(lo[i], d / nv[i])
+            if lo[i] > hi[i]:
+                return None
     if skin_mm + lo[2] <= 1e-6 * sid_mm:
         return 0, n, 0, n
     zs = skin_mm + np.array([lo[2], hi[2]])
@@ -284,9 +295,18 @@ def texture_field(shape: Shape, x_mm: np.ndarray, y_mm: np.ndarray) -> np.ndarra
     k = 2.0 * math.pi / (2.0 * shape.texture_mm * np.exp(rng.normal(0.0, 0.5, _TEXTURE_WAVES)))
     theta = rng.uniform(0.0, math.pi, _TEXTURE_WAVES)
     phase = rng.uniform(0.0, 2.0 * math.pi, _TEXTURE_WAVES)
-    field = np.zeros(np.broadcast(x_mm, y_mm).shape)
-    for kk, th, ph in zip(k, theta, phase, strict=True):
-        field += np.cos(kk * (x_mm * math.cos(th) + y_mm * math.sin(th)) + ph)
+    x_mm, y_mm = np.asarray(x_mm, dtype=float), np.asarray(y_mm, dtype=float)
+    if x_mm.ndim == 2 and y_mm.ndim == 2 and x_mm.shape[0] == 1 and y_mm.shape[1] == 1:
+        # a grid (row of x, column of y): cos(a x + ph + b y) = cos(a x + ph) cos(b y) -
+        # sin(a x + ph) sin(b y), so the sum over the waves is a (rows, waves) x (waves, cols)
+        # matrix product
+        ax = (k * np.cos(theta))[:, None] * x_mm[0][None, :] + phase[:, None]
+        by = y_mm[:, 0][:, None] * (k * np.sin(theta))[None, :]
+        field = np.cos(by) @ np.cos(ax) - np.sin(by) @ np.sin(ax)
+    else:
+        field = np.zeros(np.broadcast(x_mm, y_mm).shape)
+        for kk, th, ph in zip(k, theta, phase, strict=True):
+            field += np.cos(kk * (x_mm * math.cos(th) + y_mm * math.sin(th)) + ph)
     field *= math.sqrt(2.0 / _TEXTURE_WAVES)  # unit spread
     return np.maximum(1.0 + shape.texture * field, _TEXTURE_FLOOR)
 

@@ -1,45 +1,19 @@
-"""Polyenergetic primary projection through per-material path-length maps.
+"""The projection look-up table (LUT): build, cache and per-pixel interpolation.
 
-For a spectrum ``fluence(E)`` (photons / (mm^2 mAs) per bin at 100 cm) and path-length maps
-``L_m`` [mm] of materials ``m`` along each ray, the primary signal for an energy weight ``w(E)``
-is, per pixel,
-
-    out[pixel] = (100 / d)^2 * sum_E fluence(E) * w(E) * exp(-sum_m mu_m(E) * L_m[pixel])
-
-(Beer-Lambert per energy bin, with beam hardening because the sum over energy is taken after
-the attenuation). ``w = 1`` gives the primary photon fluence, ``w = E`` the energy fluence, and
-the receptor supplies absorbed-quanta, absorbed-energy and air-kerma weights.
-
-Method
-------
 A per-pixel sum over ~300 energy bins on a 512 x 512 image costs ~10^8 exponentials, so the
-spectrum is integrated once into a small look-up table (LUT) over a few *basis* thicknesses
-and interpolated per pixel:
+spectrum is integrated once into a small look-up table over a few *basis* thicknesses and
+interpolated per pixel (the formula and the basis-material decomposition:
+:mod:`sim.projection.physics`; the node grids: :mod:`sim.projection.axes`):
 
 0. The part of each path common to every pixel (its minimum over the image: the table top and
    pad, a uniform slab) filters the spectrum exactly, per energy; the LUT covers only the rest.
-1. Basis-material decomposition (Alvarez & Macovski 1976 [1]_; Lehmann et al. 1981 [2]_): a
-   material without an absorption edge in the spectrum's range has an attenuation that is a
-   linear combination of two basis functions (photo-electric and Compton), so its
-   ``mu_m(E)`` is fitted, by least squares weighted with the hardened spectra, as
-   ``sum_b a_mb mu_b(E)`` over basis materials ``b``. The bases are *materials present in the
-   maps*: the most attenuating one first (soft tissue or water), then, greedily, the one that
-   leaves the fewest pixels with a poorly fitting material. A material with an absorption edge
-   in range (iodinated contrast: I K edge 33.17 keV; lead: 88.0 keV) fits no edge-free basis
-   and so becomes an axis of its own; contrast solutions are used as they are, without
-   splitting off the iodine. A fit counts as good when the largest relative output error it
-   causes, checked directly over the hardened spectra at half and all of the material's
-   maximum path, is below :data:`FIT_TOL`, and when it does not cancel large opposite
-   coefficients (:data:`KAPPA_MAX`). Up to three axes; the third one is evaluated only on the
-   pixels where it is used (a contrast pocket), the others on the plane where it is zero. A
-   material that fits nothing (a steel needle when the axes are taken) is computed exactly,
-   per energy, on the pixels where it is present.
-2. Each axis is sampled on nodes uniform in ``sqrt(t + c)`` (fine near zero, where the spectrum
-   hardens fastest); within a cell the interpolation is linear in ``t`` itself, so that a
-   monoenergetic beam is exact. ``c`` and the node count are chosen per axis so that linear
-   interpolation of ``log(out)`` errs by less than :data:`INTERP_TOL` for every weight and for
-   the spectra hardened by the other axes. The table is built separably: ``exp(-t mu_b(E))``
-   per axis, products, and one matrix product with ``fluence * w`` (no per-pixel exponentials).
+1. The materials are fitted onto up to :data:`MAX_AXES` basis materials (the third axis is
+   evaluated only on the pixels where it is used, a contrast pocket; the others on the plane
+   where it is zero); a material that fits nothing is computed exactly, per energy, on the
+   pixels where it is present.
+2. Each axis is sampled on nodes uniform in ``sqrt(t + c)``. The table is built separably:
+   ``exp(-t mu_b(E))`` per axis, products, and one matrix product with ``fluence * w`` (no
+   per-pixel exponentials).
 3. Per pixel: basis thicknesses ``A_b = sum_m a_mb L_m``, then (bi/tri)linear interpolation of
    ``log(out)`` in float32, vectorised over pixels in cache-sized chunks (threads for large
    images); bilinear cell coefficients are packed so one gather per output and pixel suffices.
@@ -55,14 +29,9 @@ Accuracy: LUT against the exact per-energy sum within 0.5 % for the hip and slab
 
 References
 ----------
-.. [1] R. E. Alvarez, A. Macovski, "Energy-selective reconstructions in X-ray computerized
-   tomography", Phys. Med. Biol. 21:733-744 (1976).
-.. [2] L. A. Lehmann et al., "Generalized image combinations in dual KVP digital
-   radiography", Med. Phys. 8:659-667 (1981) (aluminium / plastic basis decomposition).
-.. [3] J. H. Hubbell, S. M. Seltzer, "Tables of X-Ray Mass Attenuation Coefficients and Mass
-   Energy-Absorption Coefficients", NIST Standard Reference Database 126 (2004).
-.. [4] J. T. Bushberg et al., The Essential Physics of Medical Imaging, 3rd ed. (2012), ch. 3
-   (Beer-Lambert attenuation of polyenergetic beams, beam hardening).
+R. E. Alvarez, A. Macovski, Phys. Med. Biol. 21:733-744 (1976) (basis-material decomposition);
+J. H. Hubbell, S. M. Seltzer, NIST SRD 126 (2004) (attenuation coefficients, via
+``sim.materials``). Full citations: :mod:`sim.projection.physics`.
 """
 
 from __future__ import annotations
@@ -79,17 +48,16 @@ from collections.abc import Callable, Iterable, Mapping
 import numpy as np
 
 from sim import materials as _mat
+from sim.projection.axes import Axis, _plan_axis_cached
+from sim.projection.inputs import (
+    _check_distance,
+    _check_inv_square,
+    _check_paths,
+    _check_weights,
+    _spectrum_arrays,
+)
+from sim.projection.physics import _LOG_FLOOR, _choose_axes_cached, _exact_sum, _mu
 from sim.spectrum import REFERENCE_DISTANCE_CM
-
-FIT_TOL = 1e-3
-"""Largest accepted relative output error caused by fitting a material onto the bases [-]."""
-
-INTERP_TOL = 1e-3
-"""Largest accepted relative error of linear interpolation of log(out) along one axis [-]."""
-
-KAPPA_MAX = 2.5
-"""Largest accepted cancellation of a basis fit: sum_b |a_mb| mubar_b / mubar_m [-] (a fit
-that subtracts large multiples of the bases extrapolates badly and stretches the axes)."""
 
 MAX_AXES = 3
 """Most basis materials (LUT dimensions); the third axis is evaluated on its support only."""
@@ -100,132 +68,11 @@ DEFAULT_MAX_ATTENUATION = 30.0
 _MAX_DEFAULT_PATH_MM = 500.0  # cap of a default axis range [mm]
 _LADDER_STEPS_PER_OCTAVE = 4  # maximum paths rounded up to 2^(k/4) mm so small changes reuse LUTs
 _SUPPORT_FLOOR = 1.0 / 256.0  # pixel fractions rounded up to a power of 2 (>= 1/256) for keys
-_NODE_COUNTS = (6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
-_C_FRACTIONS = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # sqrt-spacing offset c / axis range
 _CHUNK = 16384  # pixels per chunk (fits the L2 cache with the temporaries)
 _MAX_THREADS = 4  # threads for the per-pixel interpolation of large images
-_EXACT_CHUNK = 2048  # pixels per chunk of the exact per-energy sum
-_LOG_FLOOR = 1e-300  # outputs below this are stored as log(1e-300) (exp -> 0 in float32)
 _CACHE_SIZE = 32
-_TOP_EPS = 1e-4  # fractional indices stay below the last node, so floor() <= n - 2
 _SPARSE_MAX_FRACTION = 0.5  # above this pixel fraction the third axis is interpolated densely
-_COUNT_STRIDE = 7  # pixel fractions (used only to rank materials) from every 7th pixel
 _PRUNE = 1e-10  # energy bins with fluence below this fraction of the peak bin are dropped
-
-
-# --------------------------------------------------------------------------------------------
-# input checks
-# --------------------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True, eq=False)
-class _Maps:
-    """Validated path maps: float32 contiguous maps of the materials with a non-zero path,
-    their maxima and minima [mm] and the fraction of pixels above the minimum [-]."""
-
-    shape: tuple[int, ...]
-    maps: dict
-    maxima: dict
-    minima: dict
-    support: dict
-
-
-def _spectrum_arrays(spectrum: object) -> tuple[np.ndarray, np.ndarray]:
-    """Energies [keV] and fluence of a spectrum-like object, checked."""
-    try:
-        e = np.asarray(spectrum.energy_keV, dtype=np.float64)
-        f = np.asarray(spectrum.fluence, dtype=np.float64)
-    except AttributeError:
-        raise ValueError(
-            f"spectrum={type(spectrum).__name__} must have energy_keV [keV] and fluence arrays"
-        ) from None
-    if e.ndim != 1 or f.shape != e.shape or e.size == 0:
-        raise ValueError(
-            f"spectrum energy_keV {e.shape} and fluence {f.shape} must be 1-D of equal length"
-        )
-    if not (np.all(np.isfinite(e)) and np.all(e > 0.0)):
-        raise ValueError("spectrum energy_keV must be finite and > 0 keV")
-    if not np.all(np.isfinite(f)) or np.any(f < 0.0):
-        raise ValueError("spectrum fluence must be finite and >= 0 in every bin")
-    return e, f
-
-
-def _check_weights(
-    weights: Mapping[str, object] | None, n_energy: int
-) -> tuple[tuple[str, ...], np.ndarray]:
-    """Weight names and a (K, n_energy) float64 array; None means {"fluence": 1}."""
-    if weights is None:
-        return ("fluence",), np.ones((1, n_energy))
-    if not isinstance(weights, Mapping) or len(weights) == 0:
-        raise ValueError(f"weights={weights!r} must be a non-empty mapping name -> w(E) array")
-    names = tuple(str(k) for k in weights)
-    rows = []
-    for name, w in weights.items():
-        a = np.asarray(w, dtype=np.float64)
-        if a.shape != (n_energy,):
-            raise ValueError(
-                f"weights[{name!r}] has shape {a.shape}; must be ({n_energy},), one value per "
-                "energy bin of the spectrum"
-            )
-        if not np.all(np.isfinite(a)) or np.any(a < 0.0):
-            bad = a[~(np.isfinite(a) & (a >= 0.0))][0]
-            raise ValueError(f"weights[{name!r}] contains {bad}: must be finite and >= 0")
-        rows.append(a)
-    return names, np.stack(rows)
-
-
-def _check_distance(distance_cm: float) -> float:
-    try:
-        d = float(distance_cm)
-    except (TypeError, ValueError):
-        raise ValueError(f"distance_cm={distance_cm!r} is not a number; must be > 0 cm") from None
-    if not math.isfinite(d) or d <= 0.0:
-        raise ValueError(f"distance_cm={distance_cm!r} is out of range (0, inf) cm")
-    return d
-
-
-def _check_paths(paths: Mapping[str, object], inv_square_map: object | None) -> _Maps:
-    """Validate path maps [mm]: known materials, one shape, finite and >= 0."""
-    if not isinstance(paths, Mapping):
-        raise ValueError(f"paths={type(paths).__name__} must be a mapping material -> map [mm]")
-    shape = None
-    if inv_square_map is not None:
-        shape = np.shape(inv_square_map)
-    maps, maxima, minima, support = {}, {}, {}, {}
-    for name, arr in paths.items():
-        _mat.check_material(name)
-        a = np.asarray(arr, dtype=np.float32)
-        if shape is None:
-            shape = a.shape
-        if a.shape != shape:
-            raise ValueError(
-                f"paths[{name!r}] has shape {a.shape}; all maps (and inv_square_map) must "
-                f"have shape {shape}"
-            )
-        if a.size == 0:
-            continue
-        lo, hi = float(a.min()), float(a.max())
-        if not (math.isfinite(lo) and math.isfinite(hi)) or lo < 0.0:
-            bad = lo if (not math.isfinite(lo) or lo < 0.0) else hi
-            raise ValueError(f"paths[{name!r}] contains {bad}: must be finite and >= 0 mm")
-        if hi == 0.0:
-            continue
-        maps[name] = np.ascontiguousarray(a)
-        maxima[name] = hi
-        minima[name] = lo
-        sub = a.reshape(-1)[::_COUNT_STRIDE]
-        support[name] = float(np.count_nonzero(sub > np.float32(lo))) / sub.size
-    if shape is None:
-        raise ValueError("paths is empty: give at least one path map or an inv_square_map")
-    return _Maps(tuple(shape), maps, maxima, minima, support)
-
-
-def _check_inv_square(inv_square_map: object, shape: tuple[int, ...]) -> np.ndarray:
-    m = np.asarray(inv_square_map, dtype=np.float32)
-    if m.shape != shape:
-        raise ValueError(f"inv_square_map has shape {m.shape}; must be {shape}")
-    lo, hi = float(m.min()), float(m.max())
-    if not (math.isfinite(lo) and math.isfinite(hi)) or lo < 0.0:
-        raise ValueError(f"inv_square_map contains {lo if lo < 0 else hi}: must be finite, >= 0")
-    return m
 
 
 def _round_support(frac: float) -> float:
@@ -245,84 +92,6 @@ def _round_up(x: float) -> float:
 # --------------------------------------------------------------------------------------------
 # the look-up table
 # --------------------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True, eq=False)
-class Axis:
-    """One LUT axis: a basis material sampled on nodes uniform in sqrt(t + c).
-
-    The node spacing grows with depth (fine where the spectrum hardens fastest); within a
-    cell, interpolation is linear in the thickness t itself, so that a monoenergetic beam
-    (log output linear in t) is reproduced exactly.
-
-    Attributes
-    ----------
-    material : str
-        Basis material.
-    lo_mm, hi_mm : float
-        Range of the basis thickness covered [mm] (``lo_mm`` <= 0 <= ``hi_mm``).
-    c_mm : float
-        Offset of the square-root spacing [mm].
-    s0 : float
-        sqrt(t + c) at the first node [sqrt(mm)].
-    ds : float
-        Node spacing in sqrt(t + c) [sqrt(mm)].
-    n_nodes : int
-        Number of nodes [-].
-    zero_node : int
-        Index of the node at t = 0 [-].
-    interp_error : float
-        Largest relative interpolation error found along this axis alone [-].
-    """
-
-    material: str
-    lo_mm: float
-    hi_mm: float
-    c_mm: float
-    s0: float
-    ds: float
-    n_nodes: int
-    zero_node: int
-    interp_error: float
-    _inv_h32: np.ndarray = dataclasses.field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        h = np.diff(self.nodes_mm)
-        object.__setattr__(self, "_inv_h32", (1.0 / h).astype(np.float32))
-
-    @property
-    def nodes_mm(self) -> np.ndarray:
-        """Node thicknesses [mm]."""
-        s = self.s0 + self.ds * np.arange(self.n_nodes)
-        t = s * s - self.c_mm
-        t[self.zero_node] = 0.0
-        return t
-
-    def locate(
-        self,
-        t: np.ndarray,
-        offset_mm: float,
-        i_out: np.ndarray,
-        f_out: np.ndarray,
-        tmp: np.ndarray,
-    ) -> np.ndarray:
-        """Cell of the thicknesses ``t - offset_mm`` [mm] (float32, within [lo_mm, hi_mm]).
-
-        Writes the cell index into ``i_out`` and returns, in ``f_out``, the fraction
-        (t - offset - t_i) / (t_i+1 - t_i) [-]. Since c >= 4 |lo_mm|, t - offset + c > 0.
-        """
-        f32 = np.float32
-        u = np.add(t, f32(self.c_mm - offset_mm), out=f_out, dtype=f32)
-        np.sqrt(u, out=u)
-        u -= f32(self.s0)
-        u *= f32(1.0 / self.ds)
-        np.minimum(u, f32(self.n_nodes - 1 - _TOP_EPS), out=u)  # u >= 0 as t - offset >= lo
-        i_out[...] = u  # truncation = floor for u >= 0
-        np.take((self.nodes_mm + offset_mm).astype(f32), i_out, out=f_out)
-        np.subtract(t, f_out, out=f_out)
-        np.take(self._inv_h32, i_out, out=tmp)
-        f_out *= tmp
-        return f_out
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class Lut:
     """Spectrum integrated over basis-material thicknesses, per energy weight.
@@ -667,255 +436,9 @@ def _parallel(work: Callable[[int, int], None], n_pix: int) -> None:
         f.result()
 
 
-def _exact_sum(lengths: np.ndarray, mu: np.ndarray, cw: np.ndarray) -> np.ndarray:
-    """sum_E cw[k, E] exp(-lengths @ mu) for (n, M) lengths [mm], (M, E) mu [1/mm]: (K, n)."""
-    n = lengths.shape[0]
-    res = np.empty((cw.shape[0], n))
-    for s in range(0, n, _EXACT_CHUNK):
-        e = min(n, s + _EXACT_CHUNK)
-        att = lengths[s:e] @ mu
-        np.exp(-att, out=att)
-        res[:, s:e] = (att @ cw.T).T
-    return res
-
-
 # --------------------------------------------------------------------------------------------
-# planning: bases, fits and node grids
+# building the table
 # --------------------------------------------------------------------------------------------
-def _wls(basis: np.ndarray, mus: np.ndarray, wfit: np.ndarray) -> np.ndarray:
-    """Weighted least-squares coefficients (M, D) of the rows of ``mus`` (M, E) over the
-    rows of ``basis`` (D, E)."""
-    sw = np.sqrt(wfit)
-    coef, *_ = np.linalg.lstsq((basis * sw).T, (mus * sw).T, rcond=None)
-    return coef.T
-
-
-def _states(cw: np.ndarray, mu: np.ndarray, rows: list[int], lmax: np.ndarray) -> np.ndarray:
-    """Normalised spectra (outputs x hardening by the axes so far at 0, 1/2 and all of their
-    maximum path): the rows over which fits are made and checked."""
-    att = [np.zeros(mu.shape[1])]
-    for row in rows:
-        att = [a + f * lmax[row] * mu[row] for a in att for f in (0.0, 0.5, 1.0)]
-    h = (np.exp(-np.stack(att))[:, None, :] * cw[None, :, :]).reshape(-1, cw.shape[1])
-    total = h.sum(axis=1)
-    live = total > 0.0
-    return h[live] / total[live, None]
-
-
-def _fit_errors(residuals: np.ndarray, lmax: np.ndarray, states: np.ndarray) -> np.ndarray:
-    """Largest relative output error (M,) from fit residuals (M, E) [1/mm] at half and all
-    of each maximum path, over the spectra ``states``: max |sum_E h exp(-L r) - 1|."""
-    err = np.zeros(residuals.shape[0])
-    for frac in (0.5, 1.0):
-        x = np.minimum(-frac * lmax[:, None] * residuals, 700.0)
-        err = np.maximum(err, np.abs(states @ np.exp(x).T - 1.0).max(axis=0))
-    return err
-
-
-def _fit_all(
-    axes: list[int], mu: np.ndarray, cw: np.ndarray, lmax: np.ndarray, check_axes: list[int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Fit every material onto ``axes``; errors checked over spectra hardened by
-    ``check_axes``. A fit that cancels large coefficients (> KAPPA_MAX) gets error inf."""
-    states = _states(cw, mu, check_axes, lmax)
-    wfit = states.mean(axis=0)
-    coef = _wls(mu[axes], mu, wfit)
-    err = _fit_errors(mu - coef @ mu[axes], lmax, states)
-    mub = mu @ wfit
-    kappa = (np.abs(coef) * mub[axes]).sum(axis=1) / np.maximum(mub, _LOG_FLOOR)
-    err[kappa > KAPPA_MAX] = np.inf
-    coef[axes] = np.eye(len(axes))
-    err[axes] = 0.0
-    return coef, err
-
-
-def _choose_axes(
-    mats: tuple[str, ...],
-    mu: np.ndarray,
-    cw: np.ndarray,
-    lmax: np.ndarray,
-    support: np.ndarray,
-) -> tuple[list[int], np.ndarray, list[int], Mapping[str, float]]:
-    """Basis selection; returns axis rows, coefficients, exact rows, fit errors.
-
-    The two dense axes: the single material, else the pair, that leaves the smallest pixel
-    fraction of poorly fitting materials (worse than FIT_TOL), then the smallest sum of fit
-    errors; pairs contain at least one material whose pixel fraction is within a factor 4 of
-    the largest. A soft tissue between adipose and bone is thus fitted by interpolation
-    rather than extrapolation. The sparse third axis: the poorly fitting material that leaves
-    the fewest poorly fitting pixels (ties: the densest, then the most attenuating: max
-    path x spectrum-mean mu). A material that fits the first two axes does not use the third.
-    """
-    m_count = len(mats)
-    fl = cw.mean(axis=0)
-    importance = lmax * (mu @ fl) / max(fl.sum(), _LOG_FLOOR)
-    dense = [m for m in range(m_count) if support[m] >= 0.25 * support.max()]
-
-    def score(axes: list[int]) -> tuple[tuple, np.ndarray, np.ndarray]:
-        c, e = _fit_all(axes, mu, cw, lmax, axes)
-        bad = e > FIT_TOL
-        key = (float(support[bad].sum()), float(np.sum(np.where(bad, 0.0, e))))
-        return key, c, e
-
-    configs = [[m] for m in dense]
-    if m_count > 1:
-        configs += [
-            [i, j]
-            for i in range(m_count)
-            for j in range(i + 1, m_count)
-            if i in dense or j in dense
-        ]
-    best = None
-    for axes in configs:
-        key, c, e = score(axes)
-        key = (key[0], len(axes), key[1], -float(support[axes].sum()))
-        if best is None or key < best[0]:
-            best = (key, axes, c, e)
-        if len(axes) == 1 and key[0] == 0.0 and best[1] == axes:
-            break
-    _, axes, coef, err = best
-    axes = sorted(axes, key=lambda m: (-support[m], -importance[m]))
-    coef, err = _fit_all(axes, mu, cw, lmax, axes)
-    bad = [m for m in range(m_count) if err[m] > FIT_TOL]
-    if len(axes) == 2 and bad:
-        best = None
-        for cand in bad:
-            key, c, e = score(axes + [cand])
-            key = (key[0], -support[cand], -importance[cand])
-            if best is None or key < best[0]:
-                best = (key, cand, c, e)
-        axes.append(best[1])
-        coef, err = best[2], best[3]
-    if len(axes) == 3:
-        c2, e2 = _fit_all(axes[:2], mu, cw, lmax, axes)
-        two = e2 <= FIT_TOL
-        two[axes] = False
-        coef[two] = np.concatenate([c2[two], np.zeros((int(two.sum()), 1))], axis=1)
-        err[two] = e2[two]
-    exact = [m for m in range(m_count) if err[m] > FIT_TOL]
-    coef[exact] = 0.0
-    errors = types.MappingProxyType({m: float(e) for m, e in zip(mats, err, strict=True)})
-    return axes, coef, exact, errors
-
-
-def _log_out(t: np.ndarray, mu: np.ndarray, cw: np.ndarray) -> np.ndarray:
-    """log sum_E cw exp(-t mu) for thicknesses t [mm] of one material: (len(t), K)."""
-    v = np.exp(-np.outer(t, mu)) @ cw.T
-    return np.log(np.maximum(v, _LOG_FLOOR))
-
-
-def _axis_grid(
-    lo: float, hi: float, c: float, n_pos: int
-) -> tuple[float, float, int, int, np.ndarray]:
-    """Nodes uniform in sqrt(t + c) with a node at t = 0: (s0, ds, n, zero_node, t_nodes)."""
-    sz = math.sqrt(c)
-    ds = (math.sqrt(c + hi) - sz) / n_pos
-    n_neg = math.ceil((sz - math.sqrt(c + lo)) / ds - 1e-9) if lo < 0.0 else 0
-    s0 = sz - n_neg * ds
-    n = n_neg + n_pos + 1
-    s = s0 + ds * np.arange(n)
-    t = s * s - c
-    t[n_neg] = 0.0
-    return s0, ds, n, n_neg, t
-
-
-def _axis_errors(
-    lo: float, hi: float, fracs: tuple[float, ...], n_pos: int, mu: np.ndarray, cw: np.ndarray
-) -> list[tuple[float, tuple]]:
-    """For node layouts with offsets ``frac * range`` and ``n_pos`` nodes above zero: the
-    largest relative error of linear interpolation (in t) of log(out) between nodes, checked
-    at the cell midpoints over all rows of ``cw``, and the layout."""
-    layouts = []
-    ts = []
-    for frac in fracs:
-        c = frac * (hi - lo)
-        if lo < 0.0:
-            c = max(c, -4.0 * lo)
-        s0, ds, n, z, tn = _axis_grid(lo, hi, c, n_pos)
-        if s0 < 0.0:
-            continue
-        tv = np.empty(2 * n - 1)
-        tv[0::2] = tn
-        tv[1::2] = 0.5 * (tn[1:] + tn[:-1])  # nodes and cell midpoints interleaved
-        layouts.append((c, s0, ds, n, z))
-        ts.append(tv)
-    if not layouts:
-        return []
-    f_all = _log_out(np.concatenate(ts), mu, cw)
-    out = []
-    start = 0
-    for lay, t in zip(layouts, ts, strict=True):
-        f = f_all[start : start + t.size]
-        start += t.size
-        nodes, mids = f[0::2], f[1::2]
-        approx = 0.5 * (nodes[1:] + nodes[:-1])
-        live = mids > math.log(_LOG_FLOOR) + 50.0
-        err = float(np.max(np.where(live, np.abs(np.expm1(approx - mids)), 0.0)))
-        out.append((err, lay))
-    return out
-
-
-def _plan_axis(material: str, mu: np.ndarray, cw: np.ndarray, lo: float, hi: float) -> Axis:
-    """Choose the sqrt offset and the node count so that interpolation along this axis errs
-    by less than INTERP_TOL for every row of ``cw`` (outputs x hardening by other axes).
-
-    The error of linear interpolation scales as the squared node spacing, so the node count
-    is predicted from a trial at 16 nodes and then verified.
-    """
-    trial = _axis_errors(lo, hi, _C_FRACTIONS, 16, mu, cw)
-    if trial:
-        err16, lay = min(trial, key=lambda r: r[0])
-        frac = lay[0] / (hi - lo)
-    else:
-        err16, frac = 1.0, _C_FRACTIONS[-1]
-    need = 16.0 * math.sqrt(max(err16, 1e-12) / INTERP_TOL) * 1.05
-    first = next((i for i, n in enumerate(_NODE_COUNTS) if n >= need), len(_NODE_COUNTS) - 1)
-    fracs = (frac / 2.0, frac, frac * 2.0)
-    best = None
-    for n_pos in _NODE_COUNTS[first:]:
-        for r in _axis_errors(lo, hi, fracs, n_pos, mu, cw):
-            if best is None or r[0] < best[0]:
-                best = r
-        if best is not None and best[0] <= INTERP_TOL:
-            break
-    err, (c, s0, ds, n, z) = best
-    return Axis(material, lo, hi, c, s0, ds, n, z, err)
-
-
-_PLAN_CACHE: OrderedDict = OrderedDict()
-
-
-def _plan_axis_cached(
-    material: str, mu: np.ndarray, cw: np.ndarray, lo: float, hi: float, mean_e_keV: float
-) -> Axis:
-    """:func:`_plan_axis`, reusing the node count and sqrt offset found for a spectrum of
-    nearly the same mean energy and an axis range within 2^(1/4) (a choice: the verified
-    search costs ~9 ms an axis; the layout is rebuilt on the actual range)."""
-    key = (
-        material,
-        cw.shape,
-        round(mean_e_keV / _AXES_MEAN_E_STEP_KEV),
-        round(4.0 * math.log2(max(hi - lo, 1e-6))),
-        lo < 0.0,
-    )
-    with _CACHE_LOCK:
-        hit = _PLAN_CACHE.get(key)
-    if hit is None:
-        axis = _plan_axis(material, mu, cw, lo, hi)
-        n_pos = axis.n_nodes - 1 - axis.zero_node
-        with _CACHE_LOCK:
-            _PLAN_CACHE[key] = (axis.c_mm / (hi - lo), n_pos, axis.interp_error)
-            while len(_PLAN_CACHE) > 512:
-                _PLAN_CACHE.popitem(last=False)
-        return axis
-    frac, n_pos, err = hit
-    c = frac * (hi - lo)
-    if lo < 0.0:
-        c = max(c, -4.0 * lo)
-    s0, ds, n, z, _ = _axis_grid(lo, hi, c, n_pos)
-    return Axis(material, lo, hi, c, s0, ds, n, z, err)
-
-
 def _hardened_weights(
     cw: np.ndarray, mu: np.ndarray, rows: list[int], hi: np.ndarray, b: int
 ) -> np.ndarray:
@@ -1044,47 +567,6 @@ def _cells_2d(table: np.ndarray, axes: list[Axis]) -> tuple[np.ndarray, ...]:
 
 
 # --------------------------------------------------------------------------------------------
-_AXES_CACHE: OrderedDict = OrderedDict()
-_AXES_MEAN_E_STEP_KEV = 1.0  # spectra within one bucket of mean energy share a basis choice
-
-
-def _choose_axes_cached(mats, mu, cw, lmax, support, mean_e_keV):
-    """:func:`_choose_axes`, with the discrete choice of axes reused for spectra of nearly the
-    same mean energy (a choice: the search costs ~7 ms; the coefficients and fit errors are
-    always recomputed for the actual spectrum, so accuracy is checked as before)."""
-    key = (
-        mats,
-        tuple(np.round(support, 3)),
-        tuple(np.round(np.log2(lmax + 1.0), 1)),
-        round(mean_e_keV / _AXES_MEAN_E_STEP_KEV),
-    )
-    with _CACHE_LOCK:
-        axes = _AXES_CACHE.get(key)
-    if axes is None:
-        axes, coef, exact, errors = _choose_axes(mats, mu, cw, lmax, support)
-        with _CACHE_LOCK:
-            _AXES_CACHE[key] = list(axes)
-            while len(_AXES_CACHE) > 256:
-                _AXES_CACHE.popitem(last=False)
-        return axes, coef, exact, errors
-    return _refit(mats, list(axes), mu, cw, lmax)
-
-
-def _refit(mats, axes, mu, cw, lmax):
-    """Coefficients, exact rows and fit errors for a given choice of axes (as _choose_axes)."""
-    coef, err = _fit_all(axes, mu, cw, lmax, axes)
-    if len(axes) == 3:
-        c2, e2 = _fit_all(axes[:2], mu, cw, lmax, axes)
-        two = e2 <= FIT_TOL
-        two[axes] = False
-        coef[two] = np.concatenate([c2[two], np.zeros((int(two.sum()), 1))], axis=1)
-        err[two] = e2[two]
-    exact = [m for m in range(len(mats)) if err[m] > FIT_TOL]
-    coef[exact] = 0.0
-    errors = types.MappingProxyType({m: float(e) for m, e in zip(mats, err, strict=True)})
-    return axes, coef, exact, errors
-
-
 # cache
 # --------------------------------------------------------------------------------------------
 _CACHE: OrderedDict = OrderedDict()
@@ -1135,11 +617,6 @@ def clear_cache() -> None:
     """Forget every cached Lut."""
     with _CACHE_LOCK:
         _CACHE.clear()
-
-
-def _mu(name: str, energy: np.ndarray) -> np.ndarray:
-    """Linear attenuation coefficient of a material [1/mm]."""
-    return _mat.mu_per_mm(name, energy)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1209,8 +686,8 @@ def integrate(
 
     ``out[k][pixel] = (100 / distance_cm)^2 * inv_square_map[pixel] *
     sum_E fluence(E) * w_k(E) * exp(-sum_m mu_m(E) * L_m[pixel])``, evaluated through a cached
-    look-up table over basis-material thicknesses (see the module docstring); within 0.5 % of
-    :func:`exact_integrate`.
+    look-up table over basis-material thicknesses (see the docstring of this module); within
+    0.5 % of :func:`~sim.projection.physics.exact_integrate`.
 
     Parameters
     ----------
@@ -1243,82 +720,3 @@ def integrate(
     pm = _check_paths(paths, inv_square_map)
     lut, fluence_scale = _cached_build(energy, fluence, names, w, pm.maxima, pm.minima, pm.support)
     return lut._evaluate(pm.shape, pm.maps, d, inv_square_map, fluence_scale)
-
-
-def exact_integrate(
-    spectrum: object,
-    paths: Mapping[str, np.ndarray],
-    weights: Mapping[str, np.ndarray] | None = None,
-    distance_cm: float = REFERENCE_DISTANCE_CM,
-    inv_square_map: np.ndarray | None = None,
-) -> dict[str, np.ndarray]:
-    """Reference for :func:`integrate`: the per-energy sum on every pixel (slow, float64).
-
-    Same parameters and formula as :func:`integrate`; computed in chunks of pixels as
-    ``exp(-L @ mu) @ (fluence * w)`` over every energy bin. For tests and checks.
-
-    Returns
-    -------
-    dict of str to ndarray
-        float64 images, one per weight [weight units / (mm^2 mAs)].
-
-    References
-    ----------
-    Beer-Lambert law per energy bin; Hubbell & Seltzer, NIST SRD 126 (via ``sim.materials``).
-    """
-    energy, fluence = _spectrum_arrays(spectrum)
-    names, w = _check_weights(weights, energy.size)
-    d = _check_distance(distance_cm)
-    pm = _check_paths(paths, inv_square_map)
-    active = fluence > 0.0
-    cw = w[:, active] * fluence[active]
-    n_pix = math.prod(pm.shape)
-    mats = sorted(pm.maps)
-    if mats:
-        mu = np.stack([np.asarray(_mu(m, energy), float)[active] for m in mats])
-        lengths = np.stack([pm.maps[m].reshape(-1) for m in mats], axis=1).astype(np.float64)
-        res = _exact_sum(lengths, mu, cw)
-    else:
-        res = np.repeat(cw.sum(axis=1)[:, None], n_pix, axis=1)
-    res *= (REFERENCE_DISTANCE_CM / d) ** 2
-    if inv_square_map is not None:
-        res *= _check_inv_square(inv_square_map, pm.shape).reshape(1, -1)
-    return {name: res[k].reshape(pm.shape) for k, name in enumerate(names)}
-
-
-def transmitted_spectrum(spectrum: object, path_mm: Mapping[str, float]) -> object:
-    """Spectrum behind the given material thicknesses along one ray (exact, per energy).
-
-    Parameters
-    ----------
-    spectrum : Spectrum
-        Incident spectrum.
-    path_mm : mapping of str to float
-        Material -> path length [mm], each finite and >= 0.
-
-    Returns
-    -------
-    Spectrum
-        ``fluence(E) * exp(-sum_m mu_m(E) L_m)`` (via ``Spectrum.filtered``); the materials are
-        appended to ``filtration``. Same distance reference as the input (no inverse square).
-
-    References
-    ----------
-    Beer-Lambert law; Hubbell & Seltzer, NIST SRD 126 (via ``sim.materials``).
-    """
-    if not isinstance(path_mm, Mapping):
-        raise ValueError(f"path_mm={path_mm!r} must be a mapping material -> length [mm]")
-    clean = {}
-    for m, v in path_mm.items():
-        _mat.check_material(m)
-        try:
-            x = float(v)
-        except (TypeError, ValueError):
-            raise ValueError(f"path_mm[{m!r}]={v!r} is not a number [mm]") from None
-        if not math.isfinite(x) or x < 0.0:
-            raise ValueError(f"path_mm[{m!r}]={v!r} is out of range [0, inf) mm")
-        if x > 0.0:
-            clean[m] = x
-    if not clean:
-        return spectrum
-    return spectrum.filtered(clean)
