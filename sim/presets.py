@@ -203,9 +203,9 @@ _ALL = (
         fixed collimator (it moves 4 mm at 70 beats/min). The iodine ABC curve holds 70 kV for
         the contrast and filters the beam with copper, which it takes out step by step as the
         patient gets thicker, before it would raise the kV: try 18, 24 and 30 cm of **Patient
-        thickness** and watch the Cu go and the Ka,r rate climb to its 88 mGy/min limit. Set the **ABC dose level** to high and the
-        **Fluoroscopy time** to 40 min (2400 s) and watch the skin-reaction band in the Dose
-        view change.""",
+        thickness** and watch the Cu go and the Ka,r rate climb to its 88 mGy/min limit. Set
+        the **ABC dose level** to high and the **Fluoroscopy time** to 40 min (2400 s) and
+        watch the skin-reaction band in the Dose view change.""",
         {
             "patient.phantom": "vessels",
             # guess: a standard adult chest, 24 cm AP; with its inflated lungs it attenuates like
