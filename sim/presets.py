@@ -149,10 +149,10 @@ _ALL = (
         normal.""",
         {
             "patient.phantom": "lumbar_spine",
-            # guess: 22 cm water-equivalent AP, the adult of the hip scenario. The phantom's body
-            # is all soft tissue (no fat), so 24 cm of it attenuated like a heavier patient: with
-            # 24 cm and the normal dose level the run gave 3.2 Gy cm^2 in 36 s, three times the
-            # published mean (1.02 Gy cm^2, Kim et al. 2014; docs/references.md [KimSJ2014])
+            # guess: 22 cm AP, the adult of the hip scenario. With 24 cm of an all-soft-tissue
+            # body and the normal dose level the run gave 3.2 Gy cm^2 in 36 s, three times the
+            # published mean (1.02 Gy cm^2, Kim et al. 2014; docs/references.md [KimSJ2014]);
+            # 22 cm with a fat layer, bowel gas and the low level gives 1.25 Gy cm^2
             "patient.thickness_cm": 22.0,
             "abc.mode": "low",  # low-dose fluoroscopy for needle guidance, as for the hip
             "patient.contrast_ml": 3.0,  # guess: epidurogram volume before the steroid
