@@ -76,10 +76,10 @@ from typing import Any
 
 from scipy.optimize import brentq
 
+from sim import receptor
 from sim.dose import IRP_FROM_ISOCENTRE_CM, kar_rate_limit_mGy_per_min, table_layers
 from sim.params import (
     CONTINUOUS_FRAME_RATE_PPS,
-    II_MAX_FOV_CM,
     Params,
     Technique,
     technique_from,
@@ -276,6 +276,62 @@ def curve_sets_cu(curve: str) -> bool:
     return all(cu != "cu" for _, cu, _, _ in _CURVES[curve])
 
 
+ABC_OWNED = ("tube.kvp", "tube.ma", "tube.pulse_ms")
+"""Knobs that ABC always sets while it is on (Cu too on the curves of :func:`curve_sets_cu`)."""
+
+
+def abc_owned(values: Any) -> tuple[str, ...]:
+    """Knobs ABC sets under these values (none when ABC is off): their values are not used.
+
+    Parameters
+    ----------
+    values : sim.Params or mapping
+        Parameters, or a mapping with at least ``abc.enabled`` and ``abc.curve``.
+
+    Returns
+    -------
+    tuple of str
+        ``tube.kvp``, ``tube.ma``, ``tube.pulse_ms``, and ``filtration.cu_mm`` on the curves
+        that set their own Cu; empty when ABC is off.
+    """
+    get = values.get if hasattr(values, "get") else values.__getitem__
+    if not get("abc.enabled"):
+        return ()
+    if curve_sets_cu(get("abc.curve")):
+        return (*ABC_OWNED, "filtration.cu_mm")
+    return ABC_OWNED
+
+
+def check_not_abc_owned(names: Any, values: Any, hint: str = "--set abc.enabled=false") -> None:
+    """Refuse setting by hand a knob that ABC sets under ``values`` (what you ask is what runs).
+
+    Parameters
+    ----------
+    names : iterable of str
+        Knobs the caller set or varies explicitly.
+    values : sim.Params or mapping
+        The parameters they are set in (see :func:`abc_owned`).
+    hint : str
+        How to switch ABC off, for the message (``--set abc.enabled=false`` on the command
+        line, ``abc.enabled=False`` in Python).
+
+    Raises
+    ------
+    ValueError
+        One line: the first such knob, that ABC sets it, and how to set it by hand.
+    """
+    owned = abc_owned(values)
+    for name in names:
+        if name in owned:
+            get = values.get if hasattr(values, "get") else values.__getitem__
+            curve = get("abc.curve")
+            why = f" on the {curve} curve" if name == "filtration.cu_mm" else ""
+            raise ValueError(
+                f"{name} is set by ABC while abc.enabled=true{why}, so a value given for it "
+                f"would not be used: add {hint} to set it by hand"
+            )
+
+
 @lru_cache(maxsize=64)
 def curve_nodes(curve: str, cu_mm: float = 0.1) -> tuple[Node, ...]:
     """Operating points of an ABC curve, in order of increasing receptor signal.
@@ -367,9 +423,10 @@ def technique_at(params: Params, effort: float, nodes: Sequence[Node] | None = N
 def target_nGy_per_frame(params: Params) -> float:
     """Target receptor input air kerma per frame.
 
-    target = base(mode) x (15 / rate)^abc.rate_exponent x (23 / FOV)^2 (image intensifier
-    only, :data:`II_REFERENCE_FOV_CM`), with base = 20 / 40 / 80 nGy for low / normal / high
-    and rate the pulse rate (30 frames/s in continuous mode).
+    target = base(mode) x (15 / rate)^abc.rate_exponent x the receptor's factor
+    (:meth:`sim.receptor.Receptor.abc_target_factor`: (23 / FOV)^2 for the image intensifier,
+    :data:`II_REFERENCE_FOV_CM`; 1 for the flat panel), with base = 20 / 40 / 80 nGy for low /
+    normal / high and rate the pulse rate (30 frames/s in continuous mode).
 
     Parameters
     ----------
@@ -393,8 +450,8 @@ def target_nGy_per_frame(params: Params) -> float:
     rate = technique_from(params).pulse_rate_pps
     target = TARGET_NGY_PER_FRAME[params.abc.mode]
     target *= (REFERENCE_RATE_PPS / rate) ** params.abc.rate_exponent
-    if params.receptor.kind == "image_intensifier":
-        target *= (II_REFERENCE_FOV_CM / min(params.geometry.fov_cm, II_MAX_FOV_CM)) ** 2
+    rx = receptor.of(params.receptor, params.geometry.fov_cm)
+    target *= rx.abc_target_factor(II_REFERENCE_FOV_CM)
     return target
 
 

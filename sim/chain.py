@@ -26,8 +26,9 @@ from sim import grid as grid_mod
 from sim import metrics as met
 from sim import scatter as scatter_mod
 from sim.params import Params, Technique, technique_from
-from sim.spectrum import Spectrum, beam
+from sim.spectrum import REFERENCE_DISTANCE_CM, Spectrum, beam
 from sim.units import MM_PER_CM, NGY_PER_UGY
+from sim.validate import check_number
 
 ABC_PROBE_PX = 96
 """Image side used by ABC to measure the receptor dose in its sensing region [px]."""
@@ -221,12 +222,61 @@ the photon-fluence map times their mean per photon of the exit spectrum at the f
 instead of two more projected maps."""
 
 
+def receptor_of(p: Params) -> receptor.Receptor:
+    """The receptor of the knobs: its section and the field of view."""
+    return receptor.of(p.receptor, p.geometry.fov_cm)
+
+
+def open_field_signal(
+    spectrum_per_frame: Spectrum,
+    rx: receptor.Receptor,
+    grid_knobs,
+    sid_cm: float,
+    det: geo.DetectorGrid,
+) -> np.ndarray:
+    """Noise-free detector image of an open field (no patient, no collimation).
+
+    The beam passes the anti-scatter grid (primary transmission of ``grid_knobs``) and reaches
+    the receptor at ``sid_cm`` (inverse square from 100 cm); the receptor's response to a
+    uniform input (:meth:`sim.receptor.Receptor.flat_field`: blur, and for the II pincushion,
+    glare and vignetting) is applied.
+
+    Parameters
+    ----------
+    spectrum_per_frame : sim.spectrum.Spectrum
+        Spectrum per frame at 100 cm (mAs per frame and any table layers applied)
+        [1/mm^2 per bin].
+    rx : sim.receptor.Receptor
+        The receptor.
+    grid_knobs : sim.params.Grid
+        The anti-scatter grid's knobs (``Params().grid``).
+    sid_cm : float
+        Source to receptor distance [cm].
+    det : sim.geometry.DetectorGrid
+        Simulated image grid.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (n, n) [keV absorbed per simulated pixel].
+
+    References
+    ----------
+    Seibert, Boone & Lindfors, Proc. SPIE 3336:348 (1998) (flat-field correction).
+    """
+    e = np.asarray(spectrum_per_frame.energy_keV, dtype=np.float64)
+    phi = np.asarray(spectrum_per_frame.fluence, dtype=np.float64)
+    w = rx.weights(e)
+    tp = np.asarray(grid_mod.grid_transmission(grid_knobs, e).tp_E, dtype=np.float64)
+    sid = check_number("geometry.sid_cm", sid_cm, 1.0, 1e4, "cm")
+    e_mm2 = float(phi @ (w["abs_energy_keV"] * tp)) * (REFERENCE_DISTANCE_CM / sid) ** 2
+    return rx.flat_field(e_mm2, int(det.n_px), float(det.pixel_mm))
+
+
 @lru_cache(maxsize=8)
-def _view_mask(g_knobs, patient, kind: str, image_px: int) -> np.ndarray:
+def _view_mask(g_knobs, patient, rx: receptor.Receptor, image_px: int) -> np.ndarray:
     sc_ = scene(g_knobs, patient, image_px)
-    m = sc_.field_mask
-    if kind == "image_intensifier":
-        m = m * (receptor.ii_output_map(m.shape, sc_.grid.pixel_mm, g_knobs.fov_cm) > 0)
+    m = rx.view_mask(sc_.field_mask, sc_.grid.pixel_mm)
     m = np.asarray(m, dtype=np.float32)
     m.flags.writeable = False
     return m
@@ -250,7 +300,7 @@ def exposed_rois(p: Params, rois: dict[str, np.ndarray]) -> dict[str, np.ndarray
 def view_mask(p: Params) -> np.ndarray:
     """Where the receptor shows X-rays: the collimated field and, for an image intensifier,
     its circular input field; the processing measures its window there [-]."""
-    return _view_mask(p.geometry, p.patient, p.receptor.kind, p.run.image_px)
+    return _view_mask(p.geometry, p.patient, receptor_of(p), p.run.image_px)
 
 
 def _per_photon(fluence: np.ndarray, weights: dict, key: str) -> float:
@@ -268,9 +318,7 @@ def _weighted_mean(values_E: np.ndarray, fluence: np.ndarray, w: np.ndarray) -> 
 def _expected(
     t, focal_mm, angle, al_mm, g_knobs, patient, scatter_knobs, grid_knobs, rec, image_px
 ):
-    p = Params(
-        geometry=g_knobs, patient=patient, scatter=scatter_knobs, grid=grid_knobs, receptor=rec
-    )
+    rx = receptor.of(rec, g_knobs.fov_cm)
     sc_ = scene(g_knobs, patient, image_px)
     g, det, paths, mask, rois = sc_.geometry, sc_.grid, sc_.paths, sc_.field_mask, sc_.rois
     tube, filtered = beam(t.kvp, angle, al_mm, t.cu_mm)
@@ -278,7 +326,7 @@ def _expected(
     at_patient = at_patient.scaled(t.mas_per_frame)
     e_keV = at_patient.energy_keV
 
-    weights = receptor.receptor_weights(p, e_keV)
+    weights = rx.weights(e_keV)
     centre = rois["center"]
     exit_spec = projection.transmitted_spectrum(
         at_patient, {m: float(np.mean(v[centre])) for m, v in paths.items()}
@@ -317,8 +365,8 @@ def _expected(
         k: primary[k] * np.float32(tp[k]) + scatter_maps[k] * np.float32(ts[k]) for k in weights
     }
     after = focal_spot_blur(after, dataclasses.replace(g, focal_spot_mm=focal_mm), det.pixel_mm)
-    flat = receptor.gain_reference(at_patient, p, det)
-    detector_expected = receptor.expected_signal(after, p, det)
+    flat = rx.gain_reference(open_field_signal(at_patient, rx, grid_knobs, g_knobs.sid_cm, det))
+    detector_expected = receptor.expected_signal(after, rx, det)
     figures = {
         "spr": float(spr),
         "spr_after_grid": float(spr * gf["ts"] / gf["tp"]) if grid_knobs.enabled else float(spr),
@@ -431,8 +479,9 @@ def _dsa_mask(p: Params, t: Technique, det: geo.DetectorGrid) -> np.ndarray:
     technique, its own noise (the next seed), as acquired before the injection."""
     q = p.replace(**{"patient.contrast_ml": 0.0})
     e = expected_frame(q, t)
-    rng = np.random.default_rng(p.run.seed + 1)
-    return receptor.detect(e.after_grid, q, det, rng, expected=e.detector_expected).signal
+    rng = np.random.default_rng(p.run.seed + 1) if q.run.noise else None
+    rx = receptor_of(q)
+    return receptor.detect(e.after_grid, rx, det, rng, expected=e.detector_expected).signal
 
 
 def simulate(p: Params) -> Result:
@@ -452,10 +501,11 @@ def simulate(p: Params) -> Result:
         raise ValueError(f"simulate() needs a sim.Params, got {type(p).__name__}")
     t, abc_result = choose_technique(p)
     e = expected_frame(p, t)
-    rng = np.random.default_rng(p.run.seed)
+    rng = np.random.default_rng(p.run.seed) if p.run.noise else None
     scene_ = scene(p.geometry, p.patient, p.run.image_px)
     det = scene_.grid
-    detected = receptor.detect(e.after_grid, p, det, rng, expected=e.detector_expected)
+    rx = receptor_of(p)
+    detected = receptor.detect(e.after_grid, rx, det, rng, expected=e.detector_expected)
     mask_signal = _dsa_mask(p, t, det) if p.processing.dsa else None
     proc = processing.process(
         detected.signal, e.flat, view_mask(p), p, det.pixel_mm, dsa_mask_signal=mask_signal

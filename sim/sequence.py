@@ -386,7 +386,7 @@ class _Engine:
         filtered = a.expected.spectra["spectrum_filtered"]  # per mAs at 100 cm, before the table
         spec = filtered.filtered(dose_mod.table_layers()) if q.geometry.table else filtered
         maxima = {m: max(float(d[m].max()) if m in d else 0.0 for d in (new, old)) for m in mats}
-        weights = receptor.receptor_weights(q, spec.energy_keV)
+        weights = chain.receptor_of(q).weights(spec.energy_keV)
         return projection.build_lut(spec.scaled(a.technique.mas_per_frame), maxima, weights)
 
     def _after(
@@ -446,13 +446,18 @@ class _Engine:
             self.models.move_to_end(mkey)
             return m
         a = s.anchor
+        rx, noise = chain.receptor_of(s.params), s.params.run.noise
         if not s.local and shift_px == 0 and s.primary is a.expected.primary:
             m = receptor.noise_model(
-                a.expected.after_grid, s.params, self.grid, expected=a.expected.detector_expected
+                a.expected.after_grid,
+                rx,
+                self.grid,
+                expected=a.expected.detector_expected,
+                noise=noise,
             )
         else:
             after = self._after(a, s.primary, a.expected.scatter, shift_px, key)
-            m = receptor.noise_model(after, s.params, self.grid)
+            m = receptor.noise_model(after, rx, self.grid, noise=noise)
         self.models[mkey] = m
         self.model_bytes += _model_bytes(m)
         while self.model_bytes > _MODEL_CACHE_BYTES and len(self.models) > 1:
