@@ -508,7 +508,12 @@ def simulate(p: Params) -> Result:
     detected = receptor.detect(e.after_grid, rx, det, rng, expected=e.detector_expected)
     mask_signal = _dsa_mask(p, t, det) if p.processing.dsa else None
     proc = processing.process(
-        detected.signal, e.flat, view_mask(p), p, det.pixel_mm, dsa_mask_signal=mask_signal
+        detected.signal,
+        e.flat,
+        view_mask(p),
+        p.processing,
+        det.pixel_mm,
+        dsa_mask_signal=mask_signal,
     )
 
     metrics = dict(e.figures)

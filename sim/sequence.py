@@ -724,7 +724,9 @@ def run(params: Params, progress: Callable[[float], Any] | None = None) -> RunRe
             if pr.dsa and dsa_mask is None:
                 dsa_mask = y.copy()
             if is_kept[i]:
-                out = processing.process(y, flat, view, p, grid.pixel_mm, dsa_mask_signal=dsa_mask)
+                out = processing.process(
+                    y, flat, view, p.processing, grid.pixel_mm, dsa_mask_signal=dsa_mask
+                )
                 frames[j_out] = out.display
                 j_out += 1
                 last_signal = y

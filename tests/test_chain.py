@@ -98,13 +98,19 @@ def test_thicker_patient_lowers_receptor_signal_at_fixed_technique():
 
 def test_magnification_follows_sid_over_sod():
     """The projected femoral-head disc grows as SID / SOD (sphere at fixed depth)."""
+    from sim import phantoms
+
     base = {"patient.phantom": "hip_injection", "run.image_px": 256}
     widths = []
     for sid in (90.0, 120.0):
-        r = run(**base, **{"geometry.sid_cm": sid})
-        paths = chain.scene(r.params.geometry, r.params.patient, 256).paths
-        bone = paths["bone_cancellous"]
-        widths.append(np.count_nonzero(bone.max(axis=0) > 0.5 * bone.max()))
+        p = sim.Params().replace(**{**FAST, **base, "geometry.sid_cm": sid})
+        sc = chain.scene(p.geometry, p.patient, 256)
+        head = max(
+            (i for i, s in enumerate(sc.phantom.shapes) if isinstance(s, phantoms.Sphere)),
+            key=lambda i: sc.phantom.shapes[i].radius_mm,
+        )
+        chord = phantoms.shape_path(sc.phantom, head, sc.geometry, sc.grid)
+        widths.append(np.count_nonzero(chord.max(axis=0) > 0.5 * chord.max()))
     assert widths[1] / widths[0] == pytest.approx(120.0 / 90.0, rel=0.08)
 
 

@@ -2,15 +2,19 @@
 
 Adult right hip for a fluoroscopy-guided joint injection, AP beam entering
 posteriorly (patient supine, source under the table). Body: elliptical cylinder of
-adipose tissue (subcutaneous fat) around ICRU soft tissue, AP size ``thickness_cm``,
-width 1.9 x that; joint centre on the central ray at 40 % of the thickness below the
-anterior skin. Femur: head (radius 24 mm, 1.5 mm subchondral cortex, cancellous core),
-elliptic neck (32 x 26 mm, cortex 2.5 mm) at 130 deg neck-shaft angle and 15 deg
-anteversion, greater-trochanter/intertrochanteric block, shaft with a fatty medullary
-canal, lesser trochanter. Pelvis: acetabulum (hemispherical shell, inclination 45 deg,
-anteversion 20 deg, 2.5 mm subchondral plate, 3.5 mm joint space), iliac body and
-wing, superior pubic ramus, ischium, inferior ramus. Bodies thinner than 20 cm get the
-whole anatomy scaled down (a child). A 22 G spinal needle (hollow steel tube) enters
+adipose tissue (subcutaneous fat) around muscle, AP size ``thickness_cm``, width 1.9 x
+that, with bowel gas (air) over the iliac fossa, sacrum and rectum; joint centre on the
+central ray at 40 % of the thickness below the anterior skin. Femur: head (radius 24 mm,
+1.5 mm subchondral cortex), elliptic neck (32 x 26 mm, cortex 2.5 mm) at 130 deg
+neck-shaft angle and 15 deg anteversion, greater trochanter and intertrochanteric region
+(straight lateral cortex), lesser trochanter, shaft with 6.5 mm cortex and a fatty
+medullary canal; cancellous cores with a trabecular texture. Pelvis: acetabulum
+(hemispherical shell, inclination 45 deg, anteversion 20 deg, 2.5 mm subchondral plate,
+5 mm under the roof: the sourcil, 3.5 mm joint space), iliac wing (thin iliac fossa,
+thick rims) rising superolaterally to the sacroiliac joint, sacrum, ischium, superior and
+inferior pubic rami around an empty obturator foramen, pubic bodies at the symphysis
+(:func:`_hip_anatomy`). Bodies thinner than 20 cm get the whole anatomy scaled down (a
+child). A 22 G spinal needle (hollow steel tube) enters
 the anterior skin from inferolateral toward the anterosuperior head-neck junction (the
 usual target, superolateral on the AP image); its tip is at entry + progress x
 (target - entry); the part of the needle outside the skin is in the beam too.
@@ -44,6 +48,7 @@ from sim.phantoms.shapes import (
     _unit,
     needle_shapes,
     rotation_y,
+    shelled,
 )
 from sim.units import CM_PER_MM, MM_PER_CM
 
@@ -70,9 +75,55 @@ def _fat_mm(t_mm: float) -> float:
     return 0.08 * t_mm + 0.4 * max(0.0, t_mm - 220.0)
 
 
+HIP_TEXTURE = 0.22
+"""Relative amplitude of the trabecular texture of the cancellous cores [-] (# guess: by eye)."""
+
+HIP_TEXTURE_MM = 1.1
+"""Correlation length of the trabecular texture [mm]; trabecular spacing 0.5-1.5 mm (Müller
+1998, docs/references.md)."""
+
+
+def _rot_z(angle_deg: float) -> tuple[Vec, Vec, Vec]:
+    """Local axes rotated by ``angle_deg`` about the patient z axis (x toward +y) [deg]."""
+    a = math.radians(angle_deg)
+    c, s = math.cos(a), math.sin(a)
+    return ((c, s, 0.0), (-s, c, 0.0), (0.0, 0.0, 1.0))
+
+
+def _rot_x(angle_deg: float) -> tuple[Vec, Vec, Vec]:
+    """Local axes rotated by ``angle_deg`` about the patient x axis (y toward +z) [deg]."""
+    a = math.radians(angle_deg)
+    c, s = math.cos(a), math.sin(a)
+    return ((1.0, 0.0, 0.0), (0.0, c, s), (0.0, -s, c))
+
+
+def _plane(n, point) -> tuple[float, float, float, float]:
+    """Half-space ``n . p <= n . point`` as (nx, ny, nz, d)."""
+    n = _unit(n)
+    return (*_t(n), float(n @ np.asarray(point, dtype=float)))
+
+
+def _flip(plane) -> tuple[float, float, float, float]:
+    """The complementary half-space of a plane (their common boundary kept by both)."""
+    return (-plane[0], -plane[1], -plane[2], -plane[3])
+
+
 @functools.lru_cache(maxsize=64)
 def _hip_anatomy(t_mm: float):
-    """Bones, body and the key points of the right hip (independent of needle and contrast)."""
+    """Bones, body and the key points of the right hip (independent of needle and contrast).
+
+    Body: elliptic cylinder of subcutaneous fat around muscle, bowel gas (air) in the right
+    iliac fossa and over the sacrum. Femur: head (subchondral shell over a cancellous core),
+    neck, one ellipsoid for the greater trochanter and intertrochanteric region, lesser
+    trochanter, shaft with thick cortex and fatty medullary canal. Pelvis: acetabulum (thin
+    subchondral plate, thicker roof = sourcil), supra-acetabular ilium, iliac wing rising
+    superolaterally (cut at the sacroiliac joint), one pubo-ischial plate holding the
+    obturator foramen (a cut: a clear hole with a corticated rim) bounded by the superior and
+    inferior pubic rami and the ischium, the left pubis across the symphysis, and the sacrum
+    between both sacroiliac joints. Cancellous cores carry a trabecular texture
+    (:data:`HIP_TEXTURE`). Pieces of one bone meet at clip planes or cuts, so no sibling
+    shapes overlap.
+    """
     s = min(1.0, t_mm / HIP_REF_THICKNESS_MM)
     hx = 90.0 * s  # joint centre to body midline, medial = +x  # guess: ~ 9 cm in adults
     a_out, b_out = HIP_WIDTH_PER_THICKNESS * t_mm / 2.0, t_mm / 2.0
@@ -100,14 +151,39 @@ def _hip_anatomy(t_mm: float):
     r_ac_out = R + js + 14.0 * s
 
     # guess: the positions and sizes of the bones below (other than the head radius, the
-    # angles and the joint space, sourced above) are approximate adult dimensions chosen to
-    # look right on an AP image; cortical thicknesses 1.5-5.5 mm likewise.
+    # angles and the joint space, sourced above) are approximate adult dimensions from
+    # standard radiographic anatomy, placed to look right on an AP image; cortical
+    # thicknesses 1.5-6.5 mm likewise.
     def P(x, y, dz):
-        return (x * s, y * s, zj + dz * s)
+        return np.array([x * s, y * s, zj + dz * s])
+
+    def mirror(p):  # the patient's left side: reflected about the midline x = hx
+        return np.array([2.0 * hx - p[0], p[1], p[2]])
 
     shapes = _ShapeList(scale=s)
-    add, add_shelled = shapes.add, shapes.add_shelled
+    add = shapes.add
 
+    def bone(
+        outer: Shape,
+        shell_mm: float,
+        core: str = "bone_cancellous",
+        core_cuts=None,
+        core_planes=None,
+    ):
+        """Cortical ``outer`` plus its textured core (cuts, planes of the core: ``core_*``)."""
+        i = add(outer)
+        c = shelled(outer, shell_mm * s, core, i)
+        changes = {"texture": HIP_TEXTURE, "texture_mm": HIP_TEXTURE_MM}
+        if core == "adipose":
+            changes = {}
+        if core_cuts is not None:
+            changes["cuts"] = core_cuts
+        if core_planes is not None:
+            changes["planes"] = core_planes
+        add(replace_(c, **changes))
+        return i
+
+    # ---- body: subcutaneous fat around muscle ----------------------------------------------
     fat_i = add(
         Cylinder(
             material="adipose",
@@ -121,7 +197,7 @@ def _hip_anatomy(t_mm: float):
     )
     body = add(
         Cylinder(
-            material="soft_tissue",
+            material="muscle",
             start_mm=(hx, -1000.0, b_out),
             end_mm=(hx, 1000.0, b_out),
             radius_mm=a_out - fat,
@@ -131,11 +207,44 @@ def _hip_anatomy(t_mm: float):
             label="body",
         )
     )
+    # bowel gas: caecum in the right iliac fossa, small-bowel and sigmoid loops over the
+    # sacrum, anterior to the bones  # guess: sizes and places typical of a plain film
+    for c, semi, ang in (
+        ((48, 96, 28), (32, 22, 16), 20.0),  # caecum
+        ((14, 126, 26), (18, 12, 12), -10.0),
+        ((84, 58, 26), (20, 12, 13), 10.0),
+        ((104, 110, 26), (15, 10, 12), -30.0),
+        ((62, 138, 28), (13, 9, 10), 0.0),
+        ((90, 22, -32), (13, 17, 11), 0.0),  # rectum, in front of the coccyx
+    ):
+        add(
+            Ellipsoid(
+                material="air",
+                center_mm=_t(P(*c)),
+                semi_axes_mm=_t(np.asarray(semi) * s),
+                axes=_rot_z(ang),
+                parent=body,
+                label="bowel_gas",
+            )
+        )
+
+    # ---- femur -------------------------------------------------------------------------------
     head_sphere = Sphere(material="bone_cortical", center_mm=_t(J), radius_mm=R)
+    # shaft axis: anatomical axis ~ 6 deg from vertical in AP, knee medial  # guess
+    d_s = _unit([0.1, -1.0, 0.0])
+    a_t = _unit([-math.sin(math.radians(12)), math.cos(math.radians(12)), 0.0])
+    c_t = P(-46, -46, -12)
+    shaft0 = c_t - 44.0 * s * a_t  # where the trochanteric region narrows to the shaft
+    shaft_plane = _plane(d_s, shaft0)  # keeps the part above
+    # the lateral femoral cortex runs straight from the greater trochanter into the shaft
+    n_lat = _unit([-1.0, -0.1, 0.0])
+    lateral = _plane(n_lat, shaft0 + 17.0 * s * n_lat)
     troch = Ellipsoid(
         material="bone_cortical",
-        center_mm=P(-52, -38, -12),
-        semi_axes_mm=(20 * s, 36 * s, 22 * s),
+        center_mm=_t(c_t),
+        semi_axes_mm=(24 * s, 55 * s, 22 * s),
+        axes=_rot_z(12.0),
+        planes=(shaft_plane, lateral),
         parent=body,
         label="femur",
     )
@@ -149,106 +258,144 @@ def _hip_anatomy(t_mm: float):
     )
     shaft = Cylinder(
         material="bone_cortical",
-        start_mm=P(-55, -50, -15),
-        end_mm=P(-30, -300, -15),
-        radius_mm=14 * s,
-        cuts=(troch,),
+        start_mm=_t(shaft0),
+        end_mm=_t(shaft0 + 260 * s * d_s),
+        radius_mm=14.5 * s,
         parent=body,
         label="femur",
     )
-    acet_cut = Sphere(material="bone_cortical", center_mm=_t(J), radius_mm=r_ac_out)
-    ilium_body = Ellipsoid(
+    bone(replace_(head_sphere, parent=body, label="femur"), 1.5)
+    bone(replace_(neck_prim, parent=body, cuts=(head_sphere, troch), label="femur"), 2.5)
+    bone(troch, 2.0, core_planes=(shaft_plane, (*lateral[:3], lateral[3] - 3.0 * s)))
+    bone(shaft, 6.5, "adipose")  # medullary canal with yellow marrow
+    lesser = Ellipsoid(
         material="bone_cortical",
-        center_mm=P(12, 48, -10),
-        semi_axes_mm=(30 * s, 30 * s, 24 * s),
-        cuts=(acet_cut,),
+        center_mm=_t(P(-23, -80, -20)),
+        semi_axes_mm=(10 * s, 12 * s, 9 * s),
+        axes=_rot_z(-30.0),
+        cuts=(shaft, troch),
         parent=body,
-        label="pelvis",
+        label="femur",
     )
-    sup_ramus = Cylinder(
-        material="bone_cortical",
-        start_mm=P(20, -22, 8),
-        end_mm=P(80, -38, 28),
-        radius_mm=9 * s,
-        cuts=(acet_cut,),
-        parent=body,
-        label="pelvis",
-    )
-    ischium = Cylinder(
-        material="bone_cortical",
-        start_mm=P(5, -25, -18),
-        end_mm=P(15, -100, -28),
-        radius_mm=13 * s,
-        cuts=(acet_cut,),
-        parent=body,
-        label="pelvis",
-    )
+    bone(lesser, 2.0)
+
+    # ---- pelvis ------------------------------------------------------------------------------
     plane_ac = (*_t(n_ac), float(n_ac @ J))
-    # femur: head (subchondral plate 1.5 mm), neck (cortex 2.5 mm), trochanters, shaft
-    add_shelled(replace_(head_sphere, parent=body, label="femur"), 1.5, "bone_cancellous")
-    add_shelled(
-        replace_(neck_prim, parent=body, cuts=(head_sphere, troch), label="femur"),
-        2.5,
-        "bone_cancellous",
-    )
-    add_shelled(troch, 2.0, "bone_cancellous")
-    add_shelled(shaft, 5.5, "adipose")  # medullary canal with yellow marrow
-    add(
-        Ellipsoid(
-            material="bone_cortical",
-            center_mm=P(-33, -78, -24),
-            semi_axes_mm=(9 * s, 12 * s, 9 * s),
-            cuts=(shaft, troch),
-            parent=body,
-            label="femur",
-        )
-    )
-    # acetabulum: subchondral plate 2.5 mm then cancellous bone, the half facing the head
+    acet_cut = Sphere(material="bone_cortical", center_mm=_t(J), radius_mm=r_ac_out)
+    # acetabulum: subchondral plate 2.5 mm, 5 mm under the weight-bearing roof (the sourcil),
+    # then cancellous bone, the half facing the head
+    roof_dir = _unit([-0.3, 1.0, 0.0])
+    roof_plane = _plane(-roof_dir, J + 0.55 * (R + js) * roof_dir)  # keeps the dome
+    joint_void = Sphere(material="void", center_mm=_t(J), radius_mm=R + js)
     add(
         Sphere(
             material="bone_cortical",
             center_mm=_t(J),
             radius_mm=R + js + 2.5 * s,
             planes=(plane_ac,),
-            cuts=(Sphere(material="void", center_mm=_t(J), radius_mm=R + js),),
+            cuts=(joint_void,),
             parent=body,
             label="pelvis",
         )
     )
-    add(
+    plate_void = Sphere(material="void", center_mm=_t(J), radius_mm=R + js + 2.5 * s)
+    acet_i = add(
         Sphere(
             material="bone_cancellous",
             center_mm=_t(J),
             radius_mm=r_ac_out,
             planes=(plane_ac,),
-            cuts=(Sphere(material="void", center_mm=_t(J), radius_mm=R + js + 2.5 * s),),
+            cuts=(plate_void,),
             parent=body,
+            label="pelvis",
+            texture=0.3 * HIP_TEXTURE,  # a shell seen edge-on: long chords, weaker pattern
+            texture_mm=HIP_TEXTURE_MM,
+        )
+    )
+    add(  # the sourcil: the plate doubled under the roof, inside the cancellous layer
+        Sphere(
+            material="bone_cortical",
+            center_mm=_t(J),
+            radius_mm=R + js + 5.0 * s,
+            planes=(plane_ac, roof_plane),
+            cuts=(plate_void,),
+            parent=acet_i,
             label="pelvis",
         )
     )
-    add_shelled(ilium_body, 2.0, "bone_cancellous")
+    # sacroiliac joints: oblique lines from superolateral to inferomedial, 3 mm apart
+    si_n = _unit([-95.0, -30.0, 0.0])  # lateral normal of the right joint
+    si_p = P(44, 130, 0)
+    si_right = _plane(si_n, si_p)  # keeps the sacral side
+    si_left = _plane(si_n * [-1, 1, 1], mirror(si_p))
+    # ilium: from the acetabular roof up to the crest, one plate 14 mm thick (an ellipsoid cut
+    # to a slab: steep margins), facing anteromedially (SI joint posterior, ASIS anterior)
+    wc = P(4, 80, -20)
+    ax_w = rotation_y(-40.0)
+    n_w = np.asarray(ax_w[2])
     wing = Ellipsoid(
         material="bone_cortical",
-        center_mm=P(40, 100, -22),
-        semi_axes_mm=(58 * s, 55 * s, 8 * s),
-        axes=rotation_y(35.0),
-        cuts=(ilium_body, acet_cut),
+        center_mm=_t(wc),
+        semi_axes_mm=(62 * s, 78 * s, 14 * s),
+        axes=ax_w,
+        planes=(
+            _plane(-si_n, si_p + 3.0 * s * si_n),
+            _plane(n_w, wc + 7.0 * s * n_w),
+            _plane(-n_w, wc - 7.0 * s * n_w),
+            # lateral border (AIIS - ASIS) and greater sciatic notch: the wing narrows to
+            # the acetabulum like a fan
+            _plane([-55.0, -20.0, 0.0], P(-28, 30, 0)),
+            _plane([40.0, -31.0, 0.0], P(58, 40, 0)),
+        ),
+        cuts=(acet_cut,),
         parent=body,
         label="pelvis",
     )
-    add_shelled(wing, 1.5, "bone_cancellous")
-    add_shelled(sup_ramus, 1.5, "bone_cancellous")
-    add_shelled(ischium, 2.0, "bone_cancellous")
-    inf_ramus = Cylinder(
+    bone(wing, 1.5)
+    sacrum = Ellipsoid(
         material="bone_cortical",
-        start_mm=P(18, -95, -25),
-        end_mm=P(80, -62, 15),
-        radius_mm=7 * s,
-        cuts=(ischium,),
+        center_mm=_t(np.array([hx, 85 * s, zj - 62 * s])),
+        semi_axes_mm=(50 * s, 55 * s, 12 * s),
+        axes=_rot_x(35.0),  # sacral base anterior, apex posterior  # guess
+        planes=(si_right, si_left),
         parent=body,
         label="pelvis",
     )
-    add_shelled(inf_ramus, 1.5, "bone_cancellous")
+    bone(sacrum, 1.5)
+
+    # ischium, superior and inferior pubic rami and the pubic body: a ring of bone around the
+    # obturator foramen (~ 32 x 40 mm in projection), which is simply left empty
+    def ell(c, semi, ang=0.0, cuts=(), mirrored=False):
+        c = P(*c)
+        if mirrored:
+            c, ang = mirror(c), 180.0 - ang
+        return Ellipsoid(
+            material="bone_cortical",
+            center_mm=_t(c),
+            semi_axes_mm=_t(np.asarray(semi) * s),
+            axes=_rot_z(ang),
+            cuts=cuts,
+            parent=body,
+            label="pelvis",
+        )
+
+    l_acet = replace_(acet_cut, center_mm=_t(mirror(J)))
+    # below and in front of the head (the open side of the acetabular shells) the ischium and
+    # the superior ramus reach up to the joint space
+    acet_hemi = (replace_(acet_cut, planes=(plane_ac,)), joint_void)
+    for side in (False, True):
+        acet = (l_acet,) if side else acet_hemi
+        ischium = ell((12, -54, -16), (14, 44, 18), -6.0, acet, side)
+        sup_ramus = ell((50, -26, 8), (38, 10, 11), -12.0, (*acet, ischium), side)
+        pubic_body = ell((73, -45, 14), (14, 22, 12), 0.0, (sup_ramus,), side)
+        inf_ramus = ell((44, -82, -4), (34, 7.5, 8), 28.0, (ischium, pubic_body), side)
+        if not side:
+            bone(ischium, 2.0)
+            bone(sup_ramus, 1.5)
+        bone(pubic_body, 1.5)  # the left one only: its rami are off the image
+        if not side:
+            bone(inf_ramus, 1.5)
+
     key = {
         "s": s,
         "J": J,
@@ -315,12 +462,14 @@ def _sleeve_volume(anat_key, t_film: float, t: float, length: float) -> float:
     rho2 = w1**2 + w2**2
     start = np.sqrt(np.maximum((anat_key["R"] + t_film) ** 2 - rho2, 0.0))
     seg0, seg1 = np.minimum(start, length), np.full_like(start, length)
-    # trochanter: the line J + s u + w1 v + w2 e2 meets the ellipsoid in [s_a, s_b]
+    # trochanter: the line J + s u + w1 v + w2 e2 meets the ellipsoid in [s_a, s_b] (its clip
+    # plane, at the shaft, lies beyond the sleeve)
     tr = anat_key["troch"]
-    m = np.diag(1.0 / np.asarray(tr.semi_axes_mm))
+    axes = np.eye(3) if tr.axes is None else np.asarray(tr.axes)
+    m = axes.T / np.asarray(tr.semi_axes_mm)[None, :]  # patient -> unit-sphere coordinates
     base = J[None, :] + w1[:, None] * v[None, :] + w2[:, None] * e2[None, :]
     q = (base - np.asarray(tr.center_mm)) @ m
-    d = m @ u
+    d = u @ m
     a = float(d @ d)
     b = q @ d
     c0 = np.sum(q * q, axis=1) - 1.0
