@@ -17,7 +17,6 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from sim import brightness, phantoms, processing, projection, receptor
 from sim import dose as dose_mod
@@ -26,6 +25,7 @@ from sim import grid as grid_mod
 from sim import metrics as met
 from sim import scatter as scatter_mod
 from sim.params import Params, Technique, technique_from
+from sim.receptor.blur import separable_2d
 from sim.spectrum import REFERENCE_DISTANCE_CM, Spectrum, beam
 from sim.units import MM_PER_CM, NGY_PER_UGY
 from sim.validate import check_number
@@ -152,8 +152,7 @@ def focal_spot_blur(maps: dict[str, np.ndarray], g: geo.Geometry, pixel_mm: floa
     out = dict(maps)
     for k in FOCAL_BLUR_KEYS:
         if k in out and taps.size > 1:
-            x = ndimage.convolve1d(out[k], taps, axis=0, mode="reflect")
-            out[k] = ndimage.convolve1d(x, taps, axis=1, mode="reflect")
+            out[k] = separable_2d(out[k], taps)
     return out
 
 

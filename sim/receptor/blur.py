@@ -126,6 +126,29 @@ def _convolve_axis(x: np.ndarray, taps: np.ndarray, axis: int) -> np.ndarray:
     return acc
 
 
+def separable_2d(image: np.ndarray, taps: np.ndarray) -> np.ndarray:
+    """A 2-D image convolved with a short symmetric kernel along both axes (reflect edges).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        float32 (ny, nx).
+    taps : numpy.ndarray
+        Odd-length symmetric kernel, sum 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        The convolved image (a new array).
+    """
+    if taps.size <= _DIRECT_TAPS_MAX and taps.size // 2 < min(image.shape):
+        return _convolve_axis(_convolve_axis(image, taps, 0), taps, 1)
+    from scipy import ndimage
+
+    out = ndimage.convolve1d(image, taps, axis=0, mode="mirror")
+    return ndimage.convolve1d(out, taps, axis=1, mode="mirror")
+
+
 def blur(images: np.ndarray, pixel_mm: float, a_mm: float, sigma_mm: float, w_mm: float):
     """Separable blur of a stack (k, ny, nx) with the pixel-integrated kernel, reflect edges.
 
