@@ -597,15 +597,17 @@ def _hip(t_mm: float, progress: float, vol_ml: float, conc: float) -> Phantom:
             tube, lumen = needle_shapes(pt(hi), pt(lo), parent, len(shapes))
             add(tube)
             add(lumen)
-    # regions of interest
-    neck_mid = J + 30.0 * s * u_n
+    # regions of interest: the contrast over the head and the upper neck, within a disc near
+    # the joint (on the central ray) small enough to stay in a 10 cm field, so collimating
+    # changes the scatter in them, not which anatomy they hold
+    roi_c, roi_r = J + 6.0 * s * u_n, 29.0 * s
     if t_f + t_s > 0:
         rois = (
-            Roi("signal", _t(neck_mid), 45.0 * s, labels=("contrast",)),
+            Roi("signal", _t(roi_c), roi_r, labels=("contrast",)),
             Roi(
                 "background",
-                _t(neck_mid),
-                45.0 * s,
+                _t(roi_c),
+                roi_r,
                 exclude_labels=("contrast",),
                 near_labels=("contrast",),
                 near_mm=4.0 * s,
