@@ -270,18 +270,34 @@ def _shape_block(shape: Shape, skin_mm: float, sid_mm: float, grid: DetectorGrid
     return value
 
 
-_TEXTURE_WAVES = 64  # plane waves summed into a texture field
+_TEXTURE_TILE = 1024  # samples per side of the periodic texture tile [-]
+_TEXTURE_STEP = 0.25  # tile spacing in units of texture_mm [-]
 _TEXTURE_FLOOR = 0.2  # lowest density factor of a texture [-]
+
+
+@functools.lru_cache(maxsize=8)
+def _texture_tile(texture_mm: float) -> np.ndarray:
+    """A periodic Gaussian random field of unit spread and correlation length ``texture_mm``
+    on a square tile of spacing ``_TEXTURE_STEP * texture_mm`` (float32, read-only)."""
+    n, d = _TEXTURE_TILE, _TEXTURE_STEP * texture_mm
+    white = np.random.default_rng(20261205).standard_normal((n, n))
+    k = np.fft.fftfreq(n, d)
+    gauss = np.exp(-((math.pi * texture_mm) ** 2) * (k[:, None] ** 2 + k[None, :] ** 2))
+    field = np.real(np.fft.ifft2(np.fft.fft2(white) * gauss))
+    field = (field / field.std()).astype(np.float32)
+    field.setflags(write=False)
+    return field
 
 
 def texture_field(shape: Shape, x_mm: np.ndarray, y_mm: np.ndarray) -> np.ndarray:
     """Density factor of a textured shape at patient-plane points (x, y) [mm] (mean ~1).
 
-    A sum of plane waves with random directions and phases and wavelengths spread
-    log-normally around ``2 texture_mm`` (a Gaussian random field of that correlation
-    length), of unit spread, scaled by ``texture`` and floored at :data:`_TEXTURE_FLOOR`. The
-    random numbers are seeded by the shape itself, so the pattern is the same in every frame
-    and moves with the shape.
+    A Gaussian random field of correlation length ``texture_mm`` and unit spread (one periodic
+    tile per length, :func:`_texture_tile`, read at the nearest sample), scaled by ``texture``
+    and floored at :data:`_TEXTURE_FLOOR`. Each shape reads the tile at its own offset, drawn
+    from its material, label and lateral position, so the pattern is the same in every frame,
+    moves with the shape and does not change when only the shape's depth does (a new patient
+    thickness).
 
     References
     ----------
@@ -289,25 +305,21 @@ def texture_field(shape: Shape, x_mm: np.ndarray, y_mm: np.ndarray) -> np.ndarra
     al., Bone 23:59 (1998) (docs/references.md [Muller1998]); the field is a modelling choice
     (# guess: amplitude and length set by eye to look like a radiograph).
     """
-    rng = np.random.default_rng(
-        zlib.crc32(repr((shape.material, shape.label, shape.aabb())).encode())
+    tile = _texture_tile(float(shape.texture_mm))
+    n, d = _TEXTURE_TILE, _TEXTURE_STEP * shape.texture_mm
+    box = shape.aabb()
+    where = (
+        (0.0, 0.0)
+        if box is None
+        else (0.5 * (box[0][0] + box[1][0]), 0.5 * (box[0][1] + box[1][1]))
     )
-    k = 2.0 * math.pi / (2.0 * shape.texture_mm * np.exp(rng.normal(0.0, 0.5, _TEXTURE_WAVES)))
-    theta = rng.uniform(0.0, math.pi, _TEXTURE_WAVES)
-    phase = rng.uniform(0.0, 2.0 * math.pi, _TEXTURE_WAVES)
-    x_mm, y_mm = np.asarray(x_mm, dtype=float), np.asarray(y_mm, dtype=float)
-    if x_mm.ndim == 2 and y_mm.ndim == 2 and x_mm.shape[0] == 1 and y_mm.shape[1] == 1:
-        # a grid (row of x, column of y): cos(a x + ph + b y) = cos(a x + ph) cos(b y) -
-        # sin(a x + ph) sin(b y), so the sum over the waves is a (rows, waves) x (waves, cols)
-        # matrix product
-        ax = (k * np.cos(theta))[:, None] * x_mm[0][None, :] + phase[:, None]
-        by = y_mm[:, 0][:, None] * (k * np.sin(theta))[None, :]
-        field = np.cos(by) @ np.cos(ax) - np.sin(by) @ np.sin(ax)
-    else:
-        field = np.zeros(np.broadcast(x_mm, y_mm).shape)
-        for kk, th, ph in zip(k, theta, phase, strict=True):
-            field += np.cos(kk * (x_mm * math.cos(th) + y_mm * math.sin(th)) + ph)
-    field *= math.sqrt(2.0 / _TEXTURE_WAVES)  # unit spread
+    seed = zlib.crc32(
+        repr((shape.material, shape.label, round(where[0]), round(where[1]))).encode()
+    )
+    ox, oy = np.random.default_rng(seed).integers(0, n, 2)
+    ix = (np.floor(np.asarray(x_mm, dtype=float) / d).astype(np.int64) + ox) % n
+    iy = (np.floor(np.asarray(y_mm, dtype=float) / d).astype(np.int64) + oy) % n
+    field = tile[iy, ix]
     return np.maximum(1.0 + shape.texture * field, _TEXTURE_FLOOR)
 
 
