@@ -360,9 +360,12 @@ def _expected(
     tp = {k: _weighted_mean(gt.tp_E, exit_spec.fluence, w) for k, w in weights.items()}
     ts_fluence = np.asarray(ts_spec, dtype=np.float64)
     ts = {k: _weighted_mean(gt.ts_E, ts_fluence, w) for k, w in weights.items()}
-    after = {
-        k: primary[k] * np.float32(tp[k]) + scatter_maps[k] * np.float32(ts[k]) for k in weights
-    }
+    after, tmp = {}, None
+    for k in weights:  # tp * primary + ts * scatter, with one scratch map for all the keys
+        a = np.multiply(primary[k], np.float32(tp[k]))
+        tmp = np.multiply(scatter_maps[k], np.float32(ts[k]), out=tmp)
+        a += tmp
+        after[k] = a
     after = focal_spot_blur(after, dataclasses.replace(g, focal_spot_mm=focal_mm), det.pixel_mm)
     flat = rx.gain_reference(open_field_signal(at_patient, rx, grid_knobs, g_knobs.sid_cm, det))
     detector_expected = receptor.expected_signal(after, rx, det)
