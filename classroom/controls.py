@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sim import phantoms
-from sim.brightness import curve_sets_cu
+from sim.brightness import ABC_OWNED
+from sim.brightness import abc_owned as _engine_abc_owned
 from sim.params import (
     II_MAX_FOV_CM,
     KNOBS,
@@ -250,9 +251,6 @@ STEPS: dict[str, float] = {
 IMAGE_SIZES_PX = (128, 256, 512, 1024)
 """Image sides offered in the app [px] (the knob allows 64-2048; others come from a URL)."""
 
-ABC_OWNED = ("tube.kvp", "tube.ma", "tube.pulse_ms")
-"""Knobs that ABC always sets while it is on."""
-
 TECHNIQUE_OF = {
     "tube.kvp": "kvp",
     "tube.ma": "ma",
@@ -292,13 +290,9 @@ def tooltip(name: str) -> str:
 
 
 def abc_owned(values: dict[str, Any]) -> tuple[str, ...]:
-    """Knobs ABC sets under these values (none when ABC is off)."""
-    if not values["abc.enabled"]:
-        return ()
-    owned = ABC_OWNED
-    if curve_sets_cu(values["abc.curve"]):
-        owned = (*owned, "filtration.cu_mm")
-    return owned
+    """Knobs ABC sets under these values (none when ABC is off; the engine's rule,
+    :func:`sim.brightness.abc_owned`, which the command line and sweeps enforce too)."""
+    return _engine_abc_owned(values)
 
 
 def shown_by_technique(values: dict[str, Any], technique: dict[str, float]) -> dict[str, float]:

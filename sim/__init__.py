@@ -8,6 +8,7 @@ The public scripting API (stable; sweeps, tests and the UI depend on it)::
     r = sim.simulate(sim.Params().replace(**{"tube.kvp": 90, "grid.enabled": False}))
     r.image, r.stages, r.dose, r.metrics, r.technique
     runs = sim.run(sim.preset_params("hip_injection"))     # frames, dose series
+    df = sim.sweep(base, vary={"tube.kvp": [60, 90]})      # a tidy pandas DataFrame
 """
 
 import os
@@ -17,6 +18,7 @@ import os
 # numpy loads; a value the user set wins.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+from sim import sweep  # noqa: E402  (the module, callable: sim.sweep(base, vary={...}))
 from sim.chain import Result, simulate  # noqa: E402
 from sim.params import KNOBS, Params, Technique  # noqa: E402
 from sim.presets import PRESETS, preset_params  # noqa: E402
@@ -34,5 +36,6 @@ __all__ = [
     "preset_params",
     "run",
     "simulate",
+    "sweep",
     "tube_spectrum",
 ]

@@ -361,8 +361,8 @@ def test_write_atomic_follows_a_symlink_and_keeps_permissions(tmp_path):
 
 
 def test_a_failing_sweep_leaves_no_csv_and_is_not_bad_input(capsys, monkeypatch, tmp_path):
-    """An error inside the simulation (a bug) propagates: it is not exit code 2, and the CSV
-    written so far is not left behind."""
+    """An error inside the simulation (a bug) propagates: it is not exit code 2, the CSV is
+    not touched, and the rows finished before it stay in the journal (for --resume)."""
     out = tmp_path / "sweep.csv"
     out.write_text("old\n")
     calls = []
@@ -375,11 +375,14 @@ def test_a_failing_sweep_leaves_no_csv_and_is_not_bad_input(capsys, monkeypatch,
 
     real = sim.chain.simulate
     monkeypatch.setattr(sim.chain, "simulate", simulate_then_fail)
-    args = ["sweep", "--vary", "tube.kvp=60,70,80", "--set", "run.image_px=64"]
+    args = ["sweep", "--vary", "tube.kvp=60,70,80", "--set", "run.image_px=64", "--quiet"]
     with pytest.raises(ValueError, match="a bug inside the chain"):
-        main([*args, "--out", str(out)])
+        main([*args, "--set", "abc.enabled=false", "--out", str(out)])
     assert out.read_text() == "old\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["sweep.csv"]
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["sweep.csv", "sweep.csv.json", "sweep.csv.partial.jsonl"]
+    journal = (tmp_path / "sweep.csv.partial.jsonl").read_text().splitlines()
+    assert len(journal) == 1 and json.loads(journal[0])["tube.kvp"] == 60.0
 
 
 def test_internal_errors_are_not_reported_as_bad_input(monkeypatch):
@@ -407,10 +410,10 @@ def test_outputs_are_written_whole(capsys, tmp_path):
     assert run_main(capsys, "run", "--set", "run.image_px=64", "--png", str(png))[0] == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     args = ["sweep", "--vary", "tube.kvp=60,70", "--set", "run.image_px=64", "--out", str(csv)]
-    assert run_main(capsys, *args)[0] == 0
+    assert run_main(capsys, *args, "--set", "abc.enabled=false")[0] == 0
     lines = csv.read_text().splitlines()
-    assert len(lines) == 3 and lines[0].startswith("tube.kvp,technique.kvp")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "s.csv"]
+    assert len(lines) == 3 and lines[0].startswith("point,tube.kvp,run.seed,technique.kvp")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "s.csv", "s.csv.json"]
 
 
 # --------------------------------------------------------------------------- parameters files
