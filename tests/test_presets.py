@@ -155,3 +155,16 @@ def test_cardiac_standard_adult_kar_rate_and_copper_are_published_ones():
     # fluoroscopy alone stays below the SENTINEL angioplasty reference levels, which include
     # cine (85 Gy cm^2 and 1500 mGy in 15.5 min: Padovani et al. 2008)
     assert r.dose["kap_Gycm2"] < 85.0 and r.dose["kar_mGy"] < 1500.0
+
+
+def test_readme_scenario_doses():
+    """The README's scenario doses, to the digits it gives them (256 px is enough for dose):
+    hip 15 mGy and 1.0 Gy cm^2 in 60 s; epidural 1.2 Gy cm^2; cardiac 70 kV, 0.5 mm Cu and
+    16 mGy/min."""
+    hip = chain.simulate(preset_params("hip_injection").replace(**{"run.image_px": 256}))
+    assert round(hip.dose["kar_mGy"]) == 15 and round(hip.dose["kap_Gycm2"], 1) == 1.0
+    epi = chain.simulate(preset_params("lumbar_epidural").replace(**{"run.image_px": 256}))
+    assert round(epi.dose["kap_Gycm2"], 1) == 1.2
+    card = chain.simulate(preset_params("cardiac_cath").replace(**{"run.image_px": 256}))
+    assert round(card.technique["kvp"]) == 70 and round(card.technique["cu_mm"], 1) == 0.5
+    assert round(card.dose["kar_rate_mGy_per_min"]) == 16
