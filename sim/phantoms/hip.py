@@ -627,15 +627,10 @@ def _hip(t_mm: float, progress: float, vol_ml: float, conc: float) -> Phantom:
     return Phantom("hip_injection", tuple(shapes), rois, desc, static_shapes=len(bones))
 
 
-def build(t_mm: float, progress: float, contrast_ml: float, mg_i_per_ml: float) -> Phantom:
-    """The phantom at a body thickness [mm], needle progress [-] and contrast [ml, mg I/ml]."""
-    return _hip(t_mm, progress, contrast_ml, mg_i_per_ml)
-
-
 ENTRY = PhantomEntry(
     name="hip_injection",
     label="Adult hip (joint injection)",
-    build=build,
+    build=_hip,
     needle=True,
     contrast="iodine",
     order=1,

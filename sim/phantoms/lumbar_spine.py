@@ -548,15 +548,10 @@ def _lumbar(t_mm: float, progress: float, vol_ml: float, conc: float) -> Phantom
     return Phantom("lumbar_spine", tuple(shapes), rois, desc, static_shapes=len(bones))
 
 
-def build(t_mm: float, progress: float, contrast_ml: float, mg_i_per_ml: float) -> Phantom:
-    """The phantom at a body thickness [mm], needle progress [-] and contrast [ml, mg I/ml]."""
-    return _lumbar(t_mm, progress, contrast_ml, mg_i_per_ml)
-
-
 ENTRY = PhantomEntry(
     name="lumbar_spine",
     label="Lumbar spine (epidural injection)",
-    build=build,
+    build=_lumbar,
     needle=True,
     contrast="iodine",
     order=5,

@@ -74,6 +74,22 @@ def _check_weights(
     return names, np.stack(rows)
 
 
+def _check_lengths(name: str, lengths: Mapping[str, object]) -> dict[str, float]:
+    """The positive path lengths of a mapping material -> length [mm], checked (zeros left out)."""
+    out = {}
+    for m, v in lengths.items():
+        _mat.check_material(m)
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}[{m!r}]={v!r} is not a number [mm]") from None
+        if not math.isfinite(x) or x < 0.0:
+            raise ValueError(f"{name}[{m!r}]={v!r} is out of range [0, inf) mm")
+        if x > 0.0:
+            out[str(m)] = x
+    return out
+
+
 def _check_distance(distance_cm: float) -> float:
     try:
         d = float(distance_cm)

@@ -52,6 +52,7 @@ from sim.projection.axes import Axis, _plan_axis_cached
 from sim.projection.inputs import (
     _check_distance,
     _check_inv_square,
+    _check_lengths,
     _check_paths,
     _check_weights,
     _spectrum_arrays,
@@ -654,16 +655,7 @@ def build_lut(
     names, w = _check_weights(weights, energy.size)
     maxima = {}
     if isinstance(materials, Mapping):
-        for m, v in materials.items():
-            _mat.check_material(m)
-            try:
-                x = float(v)
-            except (TypeError, ValueError):
-                raise ValueError(f"materials[{m!r}]={v!r} is not a number [mm]") from None
-            if not math.isfinite(x) or x < 0.0:
-                raise ValueError(f"materials[{m!r}]={v!r} is out of range [0, inf) mm")
-            if x > 0.0:
-                maxima[str(m)] = x
+        maxima = _check_lengths("materials", materials)
     else:
         active = fluence > 0.0
         for m in [materials] if isinstance(materials, str) else materials:

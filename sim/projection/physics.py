@@ -57,6 +57,7 @@ from sim import materials as _mat
 from sim.projection.inputs import (
     _check_distance,
     _check_inv_square,
+    _check_lengths,
     _check_paths,
     _check_weights,
     _spectrum_arrays,
@@ -319,17 +320,7 @@ def transmitted_spectrum(spectrum: object, path_mm: Mapping[str, float]) -> obje
     """
     if not isinstance(path_mm, Mapping):
         raise ValueError(f"path_mm={path_mm!r} must be a mapping material -> length [mm]")
-    clean = {}
-    for m, v in path_mm.items():
-        _mat.check_material(m)
-        try:
-            x = float(v)
-        except (TypeError, ValueError):
-            raise ValueError(f"path_mm[{m!r}]={v!r} is not a number [mm]") from None
-        if not math.isfinite(x) or x < 0.0:
-            raise ValueError(f"path_mm[{m!r}]={v!r} is out of range [0, inf) mm")
-        if x > 0.0:
-            clean[m] = x
+    clean = _check_lengths("path_mm", path_mm)
     if not clean:
         return spectrum
     return spectrum.filtered(clean)

@@ -467,14 +467,8 @@ def deposition_moments(
     Returns
     -------
     dict of str to numpy.ndarray
-        ``qde`` (M0, [-]), ``m1`` (mean deposited energy [keV]), ``m2`` (mean square
-        [keV^2]), ``escape_keV`` (mean K-fluorescence energy escaping [keV]),
-        ``swank_x`` (x-ray Swank factor M1^2/(M0 M2) [-]) and ``window`` (cover
-        transmission [-]). Arrays are read-only.
-
-    References
-    ----------
-    Swank (1973); Dance & Day (1985); Hajdok et al. (2008); xraylib (Schoonjans et al. 2011).
+        As :func:`sim.receptor.absorption.deposition_moments` (with its references), for the
+        CsI and entrance layers of that kind.
     """
     cls = receptor_class(kind)
     lo, hi = absorption.CSI_UM_RANGE
