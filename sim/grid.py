@@ -372,19 +372,24 @@ def _tp_ts(
     big_d = c - d
     h = r * big_d
     mu_pb = materials.mu_per_mm("Pb", e)
-    mu_i = materials.mu_per_mm(_interspace_material(kind, fibre_density), e)
-    cover_mat, cover_mm = COVERS_MM[kind]
-    if not covers:
-        cover_mm = 0.0
-    mu_c = materials.mu_per_mm(cover_mat, e)
+    mu_i, mu_c, cover_mm = _interspace_and_cover(e, kind, fibre_density, covers)
 
     tp = (big_d * np.exp(-mu_i * h) + d * np.exp(-mu_pb * h)) / c * np.exp(-mu_c * cover_mm)
 
     keep = SCATTER_THETA_PDF > 0.0
     pdf = SCATTER_THETA_PDF[keep] / SCATTER_THETA_PDF[keep].sum()
     theta = np.radians(0.5 * (SCATTER_THETA_EDGES_DEG[:-1] + SCATTER_THETA_EDGES_DEG[1:]))[keep]
-    t = _scatter_t(e, theta, r, n, kind, d, fibre_density=fibre_density, covers=covers)
+    t = _scatter_t(e, theta, r, n, d, mu_i, mu_c, cover_mm)
     return tp, t @ pdf
+
+
+def _interspace_and_cover(
+    e: np.ndarray, kind: str, fibre_density: float, covers: bool
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Attenuation of the interspace and of the covers [1/mm], and the covers' thickness [mm]."""
+    mu_i = materials.mu_per_mm(_interspace_material(kind, fibre_density), e)
+    cover_mat, cover_mm = COVERS_MM[kind]
+    return mu_i, materials.mu_per_mm(cover_mat, e), cover_mm if covers else 0.0
 
 
 def _scatter_t(
@@ -392,25 +397,20 @@ def _scatter_t(
     theta: np.ndarray,
     r: float,
     n: float,
-    kind: str,
     d: float,
-    *,
-    fibre_density: float = FIBRE_DENSITY_G_CM3,
-    covers: bool = True,
+    mu_i: np.ndarray,
+    mu_c: np.ndarray,
+    cover_mm: float,
 ) -> np.ndarray:
     """Transmission T(E, theta) of scatter at polar angle ``theta`` [rad], averaged over the
-    azimuth and the entry position (Day & Dance 1983), shape (len(e), len(theta)).
+    azimuth and the entry position (Day & Dance 1983), shape (len(e), len(theta)); ``mu_i``,
+    ``mu_c`` and ``cover_mm`` from :func:`_interspace_and_cover`.
 
     Lead removes scatter by photoabsorption and Compton scattering, not by coherent
     scattering (module docstring)."""
     c = MM_PER_CM / n
     h = r * (c - d)
     mu_pb = materials.mu_per_mm("Pb", e) - _lead_coherent_per_mm(tuple(e.tolist()))
-    mu_i = materials.mu_per_mm(_interspace_material(kind, fibre_density), e)
-    cover_mat, cover_mm = COVERS_MM[kind]
-    if not covers:
-        cover_mm = 0.0
-    mu_c = materials.mu_per_mm(cover_mat, e)
     phi, phi_w = _azimuth_nodes(_N_PHI, _PHI_POWER)
     w = np.cos(theta)[None, :, None]
     u = np.maximum(np.sin(theta)[None, :, None] * np.cos(phi)[None, None, :], 1e-9)

@@ -344,15 +344,18 @@ def test_scatter_transmission_on_the_monte_carlo_photons(ratio):
     t_edges = np.radians(GRID_MC["e_theta_edges_deg"])
     e_mid = 0.5 * (e_edges[1:] + e_edges[:-1])
     t_mid = 0.5 * (t_edges[1:] + t_edges[:-1])
+    mu_i, mu_c, cover_mm = grid._interspace_and_cover(
+        e_mid, cfg["interspace"], cfg["interspace_density_g_cm3"], False
+    )
     t = grid._scatter_t(
         e_mid,
         t_mid,
         float(ratio),
         cfg["lines_per_cm"],
-        cfg["interspace"],
         cfg["strip_um"] / 1000.0,
-        fibre_density=cfg["interspace_density_g_cm3"],
-        covers=False,
+        mu_i,
+        mu_c,
+        cover_mm,
     )
     ts_model = float((weight * t).sum() / weight.sum())
     ref = GRID_MC["ratios"][ratio]["kerma"]
