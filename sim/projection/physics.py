@@ -200,16 +200,7 @@ def _choose_axes(
                 best = (key, cand, c, e)
         axes.append(best[1])
         coef, err = best[2], best[3]
-    if len(axes) == 3:
-        c2, e2 = _fit_all(axes[:2], mu, cw, lmax, axes)
-        two = e2 <= FIT_TOL
-        two[axes] = False
-        coef[two] = np.concatenate([c2[two], np.zeros((int(two.sum()), 1))], axis=1)
-        err[two] = e2[two]
-    exact = [m for m in range(m_count) if err[m] > FIT_TOL]
-    coef[exact] = 0.0
-    errors = types.MappingProxyType({m: float(e) for m, e in zip(mats, err, strict=True)})
-    return axes, coef, exact, errors
+    return _finish(mats, axes, coef, err, mu, cw, lmax)
 
 
 _AXES_CACHE: OrderedDict = OrderedDict()
@@ -241,6 +232,12 @@ def _choose_axes_cached(mats, mu, cw, lmax, support, mean_e_keV):
 def _refit(mats, axes, mu, cw, lmax):
     """Coefficients, exact rows and fit errors for a given choice of axes (as _choose_axes)."""
     coef, err = _fit_all(axes, mu, cw, lmax, axes)
+    return _finish(mats, axes, coef, err, mu, cw, lmax)
+
+
+def _finish(mats, axes, coef, err, mu, cw, lmax):
+    """The fit of ``axes`` completed: with three axes a material that fits the first two keeps
+    those coefficients; a material that fits none is computed exactly (coefficients 0)."""
     if len(axes) == 3:
         c2, e2 = _fit_all(axes[:2], mu, cw, lmax, axes)
         two = e2 <= FIT_TOL
