@@ -471,32 +471,6 @@ def _register(phantom_files: Sequence[tuple[str, str]]) -> None:
         _REGISTERED.add(key)
 
 
-_HISTORY_CACHES = (
-    ("sim.projection.axes", "_PLAN_CACHE", "_PLAN_LOCK"),
-    ("sim.projection.physics", "_AXES_CACHE", "_AXES_LOCK"),
-)
-"""Caches whose entries are reused for *nearly* the same input (a projection-table layout
-found for a spectrum of about the same mean energy), so that a point's numbers would depend
-(at the 1e-4 level) on the points run before it in the same process. They are emptied before
-each point, so that a point gives the same numbers in any sweep, any order and any process;
-the exact caches (same input, same output) are kept."""
-
-
-def _forget_history() -> None:
-    import importlib
-
-    for module, name, lock in _HISTORY_CACHES:
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            continue
-        cache = getattr(mod, name, None)
-        if cache is None:
-            continue
-        with getattr(mod, lock, contextlib.nullcontext()):
-            cache.clear()
-
-
 def image_name(index: int) -> str:
     """File name of a point's display image in ``--images DIR``."""
     return f"point-{index:06d}.png"
@@ -508,8 +482,12 @@ def run_task(
     images_dir: str | None = None,
     keep_image: bool = False,
 ) -> tuple[int, dict[str, Any], np.ndarray | None]:
-    """Run one point: (index, row, display image if ``keep_image``)."""
-    from sim import chain
+    """Run one point: (index, row, display image if ``keep_image``).
+
+    The projection layouts reused between nearby spectra are forgotten first
+    (:func:`sim.projection.forget_layouts`), so that a point gives the same numbers in any
+    sweep, any order and any process."""
+    from sim import chain, projection
 
     row: dict[str, Any] = {c.name: None for c in columns_}
     row["point"] = task.index
@@ -518,7 +496,7 @@ def run_task(
         row["error"] = task.error
         return task.index, row, None
     row[SEED] = task.params.run.seed
-    _forget_history()
+    projection.forget_layouts()
     result = chain.simulate(task.params)
     for section, values in result.summary().items():
         for k, v in values.items():
@@ -541,15 +519,15 @@ _SWEEP_TOKEN: list[str] = [""]
 
 def fresh_start(token: str | None = None) -> None:
     """Start a sweep in this process as a new process would: the projection tables built
-    before it (laid out under other points' history, see :data:`_HISTORY_CACHES`) are
-    dropped. With a ``token``, only once per sweep (a Dask worker runs many of its points)."""
+    before it (laid out under other points' history, see :func:`run_task`) are dropped.
+    With a ``token``, only once per sweep (a Dask worker runs many of its points)."""
     if token is not None and _SWEEP_TOKEN[0] == token:
         return
     _SWEEP_TOKEN[0] = token or ""
     from sim import projection
 
     projection.clear_cache()
-    _forget_history()
+    projection.forget_layouts()
 
 
 def run_chunk(

@@ -22,11 +22,12 @@ The package:
 - :mod:`~sim.projection.axes`: the table's axes, nodes uniform in ``sqrt(t + c)``, and how
   their node count and spacing are chosen;
 - :mod:`~sim.projection.lut`: the look-up-table engine (:class:`Lut`, :func:`build_lut`,
-  :func:`integrate`): build, per-pixel interpolation, cache (:func:`clear_cache`);
+  :func:`integrate`): build, per-pixel interpolation, cache (:func:`clear_cache`; the
+  layouts reused between nearby spectra: :func:`forget_layouts`);
 - :mod:`~sim.projection.inputs`: checks of spectra, weights, distances and path maps.
 """
 
-from sim.projection.axes import INTERP_TOL, Axis
+from sim.projection.axes import INTERP_TOL, Axis, clear_plans
 from sim.projection.lut import (
     _CACHE as _CACHE,  # the LUT cache, read by tests and tools/bench_projection.py
 )
@@ -38,7 +39,22 @@ from sim.projection.lut import (
     clear_cache,
     integrate,
 )
-from sim.projection.physics import FIT_TOL, KAPPA_MAX, exact_integrate, transmitted_spectrum
+from sim.projection.physics import (
+    FIT_TOL,
+    KAPPA_MAX,
+    clear_axes,
+    exact_integrate,
+    transmitted_spectrum,
+)
+
+
+def forget_layouts() -> None:
+    """Forget the table layouts reused for *nearly* the same spectrum (axis choices and node
+    plans), so that the next tables depend on their own spectrum alone and not on the ones
+    built before them (at the 1e-4 level); the exact caches (same input) are kept."""
+    clear_plans()
+    clear_axes()
+
 
 __all__ = [
     "DEFAULT_MAX_ATTENUATION",
@@ -51,6 +67,7 @@ __all__ = [
     "build_lut",
     "clear_cache",
     "exact_integrate",
+    "forget_layouts",
     "integrate",
     "transmitted_spectrum",
 ]

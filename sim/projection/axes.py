@@ -197,6 +197,12 @@ _PLAN_CACHE: OrderedDict = OrderedDict()
 _PLAN_LOCK = threading.Lock()
 
 
+def clear_plans() -> None:
+    """Forget the axis plans reused for spectra of nearly the same mean energy."""
+    with _PLAN_LOCK:
+        _PLAN_CACHE.clear()
+
+
 def _plan_axis_cached(
     material: str, mu: np.ndarray, cw: np.ndarray, lo: float, hi: float, mean_e_keV: float
 ) -> Axis:

@@ -207,6 +207,12 @@ _AXES_CACHE: OrderedDict = OrderedDict()
 _AXES_LOCK = threading.Lock()
 
 
+def clear_axes() -> None:
+    """Forget the choices of basis axes reused for spectra of nearly the same mean energy."""
+    with _AXES_LOCK:
+        _AXES_CACHE.clear()
+
+
 def _choose_axes_cached(mats, mu, cw, lmax, support, mean_e_keV):
     """:func:`_choose_axes`, with the discrete choice of axes reused for spectra of nearly the
     same mean energy (a choice: the search costs ~7 ms; the coefficients and fit errors are
