@@ -106,8 +106,5 @@ ENTRY = PhantomEntry(
     name="contrast_detail",
     label="Contrast-detail test object (TOR 18FG-like)",
     build=build,
-    needle=False,
-    contrast="",
     order=2,
-    source=__name__,
 )

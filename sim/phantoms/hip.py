@@ -634,5 +634,4 @@ ENTRY = PhantomEntry(
     needle=True,
     contrast="iodine",
     order=1,
-    source=__name__,
 )

@@ -555,5 +555,4 @@ ENTRY = PhantomEntry(
     needle=True,
     contrast="iodine",
     order=5,
-    source=__name__,
 )

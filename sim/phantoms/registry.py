@@ -8,6 +8,7 @@ file (:mod:`sim.phantoms.data`) is registered the same way. Adding a phantom is 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import pkgutil
@@ -45,7 +46,7 @@ class PhantomEntry:
     order : int
         Position in the app's list [-].
     source : str
-        The module or data file that defines it.
+        The module or data file that defines it (:func:`discover` fills in the module).
     """
 
     name: str
@@ -130,7 +131,7 @@ def discover() -> None:
         module = importlib.import_module(f"{package.__name__}.{info.name}")
         e = getattr(module, "ENTRY", None)
         if isinstance(e, PhantomEntry):
-            register(e)
+            register(e if e.source else dataclasses.replace(e, source=module.__name__))
 
 
 # ------------------------------------------------------------------------------------------

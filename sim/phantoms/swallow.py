@@ -660,8 +660,6 @@ ENTRY = PhantomEntry(
     name="swallow",
     label="Lateral neck (barium swallow)",
     build=build,
-    needle=False,
     contrast="barium",
     order=6,
-    source=__name__,
 )

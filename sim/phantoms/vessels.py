@@ -457,8 +457,6 @@ ENTRY = PhantomEntry(
     name="vessels",
     label="Chest: heart and coronary arteries (cardiac)",
     build=build,
-    needle=False,
     contrast="iodine",
     order=3,
-    source=__name__,
 )

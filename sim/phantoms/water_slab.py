@@ -27,8 +27,5 @@ ENTRY = PhantomEntry(
     name="water_slab",
     label="Uniform water slab",
     build=build,
-    needle=False,
-    contrast="",
     order=0,
-    source=__name__,
 )

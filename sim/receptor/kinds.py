@@ -520,13 +520,7 @@ def receptor_weights(receptor: Any, energy_keV: Any) -> dict[str, np.ndarray]:
     Returns
     -------
     dict of str to numpy.ndarray
-        ``quanta`` (1 [-]), ``kerma_uGy`` (air kerma per photon/mm^2 [uGy mm^2]),
-        ``abs_quanta`` (QDE [-]), ``abs_energy_keV`` (mean energy deposited per incident
-        photon [keV]) and ``abs_energy2_keV2`` (its second moment [keV^2]). Read-only.
-
-    References
-    ----------
-    Swank (1973); Dance & Day (1985); NIST SRD 126 mu_en/rho of air (via sim.spectrum).
+        As :func:`sim.receptor.absorption.weights` (with its references), for this receptor.
     """
     return as_receptor(receptor).weights(energy_keV)
 
