@@ -35,6 +35,7 @@ A shape that reaches deeper than a thin body is clipped at the exit surface. Any
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tomllib
 from dataclasses import dataclass
@@ -90,6 +91,7 @@ class DataPhantom:
     rois: tuple[Roi, ...]
     source: str
     text: str = ""  # the file's content, to register it again elsewhere (a worker process)
+    order: int | None = None  # position in the app's list, when the file gives one
 
     def build(self, t_mm: float, progress: float, contrast_ml: float, mg_i_per_ml: float):
         """The phantom at a body thickness [mm] (the other arguments do not apply)."""
@@ -99,7 +101,7 @@ class DataPhantom:
             box = shape.aabb()
             if box is not None and box[1][2] > t_mm:  # clip at the exit surface
                 changes["planes"] = (*shape.planes, (0.0, 0.0, 1.0, t_mm))
-            shapes.append(_replace(shape, **changes))
+            shapes.append(dataclasses.replace(shape, **changes))
         desc = self.description or self.label
         return Phantom(
             self.name,
@@ -107,12 +109,6 @@ class DataPhantom:
             self.rois,
             f"{desc}, {t_mm * CM_PER_MM:g} cm {self.body_material}",
         )
-
-
-def _replace(shape: Shape, **changes: Any) -> Shape:
-    import dataclasses
-
-    return dataclasses.replace(shape, **changes)
 
 
 class _Reader:
@@ -194,6 +190,9 @@ def parse_phantom(text: str, where: str = "<phantom>") -> DataPhantom:
         raise r.bad("name", f"{name!r} must be a word (letters, digits, _)")
     label = r.value(doc, "label", "text", "")
     description = r.value(doc, "description", "text", "", required=False) or ""
+    order = doc.get("order")
+    if order is not None and (isinstance(order, bool) or not isinstance(order, int)):
+        raise r.bad("order", f"expected a whole number, got {order!r:.40}")
     body = doc.get("body")
     if not isinstance(body, dict):
         raise r.bad("body", "missing: a [body] table with its material")
@@ -256,7 +255,7 @@ def parse_phantom(text: str, where: str = "<phantom>") -> DataPhantom:
                     raise r.bad(f"{at}{key}", f"{lab!r} is not the label of a shape")
         rois.append(Roi(**args))
     return DataPhantom(
-        name, label, description, body_material, tuple(shapes), tuple(rois), where, text
+        name, label, description, body_material, tuple(shapes), tuple(rois), where, text, order
     )
 
 
@@ -312,9 +311,6 @@ def register_text(text: str, where: str, order: int = 100, replace: bool = True)
     """Validate and register a phantom from the text of a TOML file (see
     :func:`load_phantom_file`)."""
     data = parse_phantom(text, where)
-    doc_order = tomllib.loads(text).get("order", order)
-    if isinstance(doc_order, bool) or not isinstance(doc_order, int):
-        raise ValueError(f"{where}: order: expected a whole number, got {doc_order!r:.40}")
     from sim.phantoms.registry import entry as registered
 
     try:
@@ -326,7 +322,11 @@ def register_text(text: str, where: str, order: int = 100, replace: bool = True)
             f"{where}: name: {data.name!r} is taken by {old.source}; choose another name"
         )
     e = PhantomEntry(
-        name=data.name, label=data.label, build=data.build, order=doc_order, source=where
+        name=data.name,
+        label=data.label,
+        build=data.build,
+        order=order if data.order is None else data.order,
+        source=where,
     )
     return register(e, replace=replace)
 
