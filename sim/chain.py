@@ -67,6 +67,9 @@ class Scene:
     paths: dict[str, np.ndarray]
     field_mask: np.ndarray
     rois: dict[str, np.ndarray]
+    checked_paths: projection.PathMaps
+    centre_paths_mm: dict[str, float]
+    """Mean path of each material over the central region [mm]."""
 
 
 @dataclass(frozen=True)
@@ -203,9 +206,10 @@ def scene(g_knobs, patient, image_px: int) -> Scene:
     det = geo.DetectorGrid(image_px, g.fov_cm * MM_PER_CM)
     phantom = phantoms.build_phantom(p)
     paths = phantoms.path_lengths(phantom, g, det)
-    return Scene(
-        g, det, phantom, paths, geo.field_mask(g, det), phantoms.roi_masks(phantom, g, det)
-    )
+    rois = phantoms.roi_masks(phantom, g, det)
+    centre = {m: float(np.mean(v[rois["center"]])) for m, v in paths.items()}
+    checked = projection.prepare_paths(paths)
+    return Scene(g, det, phantom, paths, geo.field_mask(g, det), rois, checked, centre)
 
 
 FULL_RES_KEYS = ("quanta",)
@@ -327,12 +331,11 @@ def _expected(
 
     weights = rx.weights(e_keV)
     centre = rois["center"]
-    exit_spec = projection.transmitted_spectrum(
-        at_patient, {m: float(np.mean(v[centre])) for m, v in paths.items()}
-    )
+    exit_spec = projection.transmitted_spectrum(at_patient, sc_.centre_paths_mm)
     imaged = {k: w for k, w in weights.items() if k not in PER_PHOTON_KEYS}
-    primary = projection.integrate(at_patient, paths, imaged, g.sid_cm)
-    primary = {k: v * mask for k, v in primary.items()}
+    primary = projection.integrate(at_patient, sc_.checked_paths, imaged, g.sid_cm)
+    for v in primary.values():  # fresh maps: the field edge applied in place
+        v *= mask
     for k in PER_PHOTON_KEYS:
         primary[k] = primary["quanta"] * np.float32(_per_photon(exit_spec.fluence, weights, k))
 

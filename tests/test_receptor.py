@@ -237,6 +237,25 @@ def test_blur_correlates_noise_without_changing_mean(rqa5):
     assert float(np.var(d.signal - d.expected)) < 0.8 * white
     assert float(d.signal.mean()) == pytest.approx(float(d.expected.mean()), rel=2e-3)
 
+@pytest.mark.parametrize("n_taps", [3, 5, 7, 9])
+@pytest.mark.parametrize("shape", [(37, 50), (512, 512), (300, 11)])
+def test_direct_blur_is_the_mirrored_convolution(n_taps, shape):
+    """The blocked direct blur equals scipy's separable convolution with mirrored edges (the
+    reference of the reflect boundary), on images taller, wider and larger than one block."""
+    from scipy import ndimage
+
+    from sim.receptor.blur import separable_2d
+
+    rng = np.random.default_rng(n_taps)
+    x = rng.random(shape, dtype=np.float32)
+    half = rng.random(n_taps // 2 + 1)
+    taps = np.concatenate([half[:0:-1], half]).astype(np.float32)
+    taps /= taps.sum()
+    ref = ndimage.convolve1d(x.astype(np.float64), taps, axis=0, mode="mirror")
+    ref = ndimage.convolve1d(ref, taps, axis=1, mode="mirror")
+    assert np.allclose(separable_2d(x, taps), ref, rtol=0.0, atol=2e-6)
+
+
 
 # --------------------------------------------------------------------------- image intensifier
 

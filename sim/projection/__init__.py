@@ -24,10 +24,13 @@ The package:
 - :mod:`~sim.projection.lut`: the look-up-table engine (:class:`Lut`, :func:`build_lut`,
   :func:`integrate`): build, per-pixel interpolation, cache (:func:`clear_cache`; the
   layouts reused between nearby spectra: :func:`forget_layouts`);
-- :mod:`~sim.projection.inputs`: checks of spectra, weights, distances and path maps.
+- :mod:`~sim.projection.inputs`: checks of spectra, weights, distances and path maps
+  (:func:`prepare_paths` checks a scene's maps once for many spectra).
 """
 
 from sim.projection.axes import INTERP_TOL, Axis, clear_plans
+from sim.projection.inputs import PathMaps, prepare_paths
+from sim.projection.layout import integrate
 from sim.projection.lut import (
     _CACHE as _CACHE,  # the LUT cache, read by tests and tools/bench_projection.py
 )
@@ -37,7 +40,6 @@ from sim.projection.lut import (
     Lut,
     build_lut,
     clear_cache,
-    integrate,
 )
 from sim.projection.physics import (
     FIT_TOL,
@@ -64,10 +66,12 @@ __all__ = [
     "MAX_AXES",
     "Axis",
     "Lut",
+    "PathMaps",
     "build_lut",
     "clear_cache",
     "exact_integrate",
     "forget_layouts",
     "integrate",
+    "prepare_paths",
     "transmitted_spectrum",
 ]

@@ -19,15 +19,21 @@ _COUNT_STRIDE = 7  # pixel fractions (used only to rank materials) from every 7t
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class _Maps:
+class PathMaps:
     """Validated path maps: float32 contiguous maps of the materials with a non-zero path,
-    their maxima and minima [mm] and the fraction of pixels above the minimum [-]."""
+    their maxima and minima [mm] and the fraction of pixels above the minimum [-].
+
+    Made by :func:`prepare_paths`; the projection functions take it in place of the mapping
+    and skip the checks, so a scene whose paths serve many spectra checks them once.
+    """
 
     shape: tuple[int, ...]
     maps: dict
     maxima: dict
     minima: dict
     support: dict
+    _memo: dict = dataclasses.field(default_factory=dict, repr=False)
+    """Derived per-pixel data kept with the maps (:mod:`sim.projection.layout`)."""
 
 
 def _spectrum_arrays(spectrum: object) -> tuple[np.ndarray, np.ndarray]:
@@ -100,8 +106,31 @@ def _check_distance(distance_cm: float) -> float:
     return d
 
 
-def _check_paths(paths: Mapping[str, object], inv_square_map: object | None) -> _Maps:
-    """Validate path maps [mm]: known materials, one shape, finite and >= 0."""
+def prepare_paths(paths: Mapping[str, object]) -> PathMaps:
+    """Check path-length maps once, for many projections of the same scene.
+
+    Parameters
+    ----------
+    paths : mapping of str to ndarray
+        Material -> path length along each ray [mm], all maps of one shape.
+
+    Returns
+    -------
+    PathMaps
+        The checked maps with their minima, maxima and pixel fractions.
+    """
+    return _check_paths(paths, None)
+
+
+def _check_paths(paths: Mapping[str, object] | PathMaps, inv_square_map: object | None) -> PathMaps:
+    """Validate path maps [mm]: known materials, one shape, finite and >= 0 (a
+    :class:`PathMaps` is already checked: only its shape is compared)."""
+    if isinstance(paths, PathMaps):
+        if inv_square_map is not None and np.shape(inv_square_map) != paths.shape:
+            raise ValueError(
+                f"inv_square_map has shape {np.shape(inv_square_map)}; must be {paths.shape}"
+            )
+        return paths
     if not isinstance(paths, Mapping):
         raise ValueError(f"paths={type(paths).__name__} must be a mapping material -> map [mm]")
     shape = None
@@ -133,7 +162,7 @@ def _check_paths(paths: Mapping[str, object], inv_square_map: object | None) -> 
         support[name] = float(np.count_nonzero(sub > np.float32(lo))) / sub.size
     if shape is None:
         raise ValueError("paths is empty: give at least one path map or an inv_square_map")
-    return _Maps(tuple(shape), maps, maxima, minima, support)
+    return PathMaps(tuple(shape), maps, maxima, minima, support)
 
 
 def _check_inv_square(inv_square_map: object, shape: tuple[int, ...]) -> np.ndarray:

@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterable, Mapping
 import numpy as np
 
 from sim import materials as _mat
-from sim.projection.axes import Axis, _plan_axis_cached
+from sim.projection.axes import Axis, _plan_axis, _plan_axis_cached
 from sim.projection.inputs import (
     _check_distance,
     _check_inv_square,
@@ -57,7 +57,13 @@ from sim.projection.inputs import (
     _check_weights,
     _spectrum_arrays,
 )
-from sim.projection.physics import _LOG_FLOOR, _choose_axes_cached, _exact_sum, _mu
+from sim.projection.physics import (
+    _LOG_FLOOR,
+    _choose_axes,
+    _choose_axes_cached,
+    _exact_sum,
+    _mu,
+)
 from sim.spectrum import REFERENCE_DISTANCE_CM
 
 MAX_AXES = 3
@@ -464,9 +470,12 @@ def _build(
     lmin: np.ndarray,
     lres: np.ndarray,
     support: np.ndarray,
+    reuse_layouts: bool = True,
 ) -> Lut:
     """Build a Lut (uncached) for a normalised spectrum already filtered by ``lmin`` [mm];
-    ``lres`` [mm] are the remaining maximum paths, ``support`` the pixel fractions [-]."""
+    ``lres`` [mm] are the remaining maximum paths, ``support`` the pixel fractions [-].
+    ``reuse_layouts``: take the axis choice and node plans found for a spectrum of nearly the
+    same mean energy (False: search them for this spectrum alone)."""
     active = fluence > _PRUNE * fluence.max() if fluence.max() > 0.0 else fluence > 0.0
     e_act = energy[active]
     cw = w[:, active] * fluence[active]
@@ -494,9 +503,11 @@ def _build(
         )
     sub = tuple(mats[i] for i in live)
     mean_e = float(fluence @ energy / fluence.sum())
-    ax_sub, coef_sub, ex_sub, errors = _choose_axes_cached(
-        sub, mu[live], cw, lres[live], support[live], mean_e
-    )
+    if reuse_layouts:
+        chosen = _choose_axes_cached(sub, mu[live], cw, lres[live], support[live], mean_e)
+    else:
+        chosen = _choose_axes(sub, mu[live], cw, lres[live], support[live])
+    ax_sub, coef_sub, ex_sub, errors = chosen
     axes_rows = [int(live[i]) for i in ax_sub]
     exact_rows = [int(live[i]) for i in ex_sub]
     coeffs = np.zeros((len(mats), len(axes_rows)))
@@ -509,33 +520,42 @@ def _build(
     axes = []
     for b, row in enumerate(axes_rows):
         cw_b = _hardened_weights(cw, mu, axes_rows, hi, b)
-        axes.append(_plan_axis_cached(mats[row], mu[row], cw_b, float(lo[b]), float(hi[b]), mean_e))
-    # table: separable exponentials and one matrix product
-    factors = [
-        np.exp(-np.outer(a.nodes_mm, mu[row])) for a, row in zip(axes, axes_rows, strict=True)
-    ]
-    dims = [a.n_nodes for a in axes]
-    g = factors[0]
-    for f in factors[1:-1]:
-        g = (g[:, None, :] * f[None, :, :]).reshape(-1, e_act.size)
-    if len(axes) == 1:
-        vals = g @ cw.T
-    else:
-        h = (factors[-1][:, None, :] * cw[None, :, :]).reshape(-1, e_act.size)
-        vals = g @ h.T
-    table = np.log(np.maximum(vals, _LOG_FLOOR)).reshape(*dims, len(names)).astype(np.float32)
+        if reuse_layouts:
+            axis = _plan_axis_cached(mats[row], mu[row], cw_b, float(lo[b]), float(hi[b]), mean_e)
+        else:
+            axis = _plan_axis(mats[row], mu[row], cw_b, float(lo[b]), float(hi[b]))
+        axes.append(axis)
+    table, cells = _tabulate(axes, [mu[row] for row in axes_rows], cw)
     lut = Lut(
         axes=tuple(axes),
         coeffs=coeffs,
         exact=tuple(mats[r] for r in exact_rows),
         fit_errors=errors,
         table=table,
-        _cells=(_cells_1d(table, axes), _cells_2d(table, axes) if len(axes) >= 2 else None),
+        _cells=cells,
         **common,
     )
     for arr in (lut.coeffs, lut.table, lut.energy_keV, lut.weighted_fluence, lut.mu_per_mm):
         arr.setflags(write=False)
     return lut
+
+
+def _tabulate(axes: list[Axis], mu_axes: list[np.ndarray], cw: np.ndarray) -> tuple:
+    """The table on the nodes of ``axes`` (log outputs, float32 (n_0, ..., K)) and its packed
+    cells: separable exponentials ``exp(-t mu_b)`` and one matrix product with ``cw``."""
+    factors = [np.exp(-np.outer(a.nodes_mm, m)) for a, m in zip(axes, mu_axes, strict=True)]
+    n_e = cw.shape[1]
+    g = factors[0]
+    for f in factors[1:-1]:
+        g = (g[:, None, :] * f[None, :, :]).reshape(-1, n_e)
+    if len(axes) == 1:
+        vals = g @ cw.T
+    else:
+        h = (factors[-1][:, None, :] * cw[None, :, :]).reshape(-1, n_e)
+        vals = g @ h.T
+    dims = [a.n_nodes for a in axes]
+    table = np.log(np.maximum(vals, _LOG_FLOOR)).reshape(*dims, cw.shape[0]).astype(np.float32)
+    return table, (_cells_1d(table, axes), _cells_2d(table, axes) if len(axes) >= 2 else None)
 
 
 def _zero_slice(table: np.ndarray, axes: list[Axis], keep: int) -> np.ndarray:
@@ -685,9 +705,10 @@ def integrate(
     ----------
     spectrum : Spectrum
         Spectrum incident on the path maps, per mAs at 100 cm [1/(mm^2 mAs)] per bin.
-    paths : mapping of str to ndarray
+    paths : mapping of str to ndarray, or PathMaps
         Material -> path length along each ray [mm], all maps of one shape (obliquity of the
-        divergent rays already included).
+        divergent rays already included); or the same checked once by
+        :func:`~sim.projection.inputs.prepare_paths`.
     weights : mapping of str to ndarray, optional
         Output name -> weight per energy bin, >= 0 [any unit]; default ``{"fluence": 1}``.
     distance_cm : float
