@@ -237,6 +237,7 @@ def test_blur_correlates_noise_without_changing_mean(rqa5):
     assert float(np.var(d.signal - d.expected)) < 0.8 * white
     assert float(d.signal.mean()) == pytest.approx(float(d.expected.mean()), rel=2e-3)
 
+
 @pytest.mark.parametrize("n_taps", [3, 5, 7, 9])
 @pytest.mark.parametrize("shape", [(37, 50), (512, 512), (300, 11)])
 def test_direct_blur_is_the_mirrored_convolution(n_taps, shape):
@@ -254,7 +255,6 @@ def test_direct_blur_is_the_mirrored_convolution(n_taps, shape):
     ref = ndimage.convolve1d(x.astype(np.float64), taps, axis=0, mode="mirror")
     ref = ndimage.convolve1d(ref, taps, axis=1, mode="mirror")
     assert np.allclose(separable_2d(x, taps), ref, rtol=0.0, atol=2e-6)
-
 
 
 # --------------------------------------------------------------------------- image intensifier
