@@ -117,7 +117,9 @@ FOCAL_BLUR_KEYS = ("quanta", "abs_energy_keV", "abs_energy2_keV2")
 (air kerma, absorbed quanta) are used only as region means, which the blur does not move."""
 
 
-def focal_spot_blur(maps: dict[str, np.ndarray], g: geo.Geometry, pixel_mm: float) -> dict:
+def focal_spot_blur(
+    maps: dict[str, np.ndarray], g: geo.Geometry, pixel_mm: float, in_place: bool = False
+) -> dict:
     """Maps after the grid, blurred by the focal spot's penumbra (geometric unsharpness).
 
     Every point of the patient casts its shadow through each point of the focal spot: at the
@@ -138,6 +140,8 @@ def focal_spot_blur(maps: dict[str, np.ndarray], g: geo.Geometry, pixel_mm: floa
         Geometry, with the focal-spot size.
     pixel_mm : float
         Simulated pixel at the receptor [mm].
+    in_place : bool
+        Blur the maps' own (writeable float32) arrays instead of new ones.
 
     Returns
     -------
@@ -155,7 +159,7 @@ def focal_spot_blur(maps: dict[str, np.ndarray], g: geo.Geometry, pixel_mm: floa
     out = dict(maps)
     for k in FOCAL_BLUR_KEYS:
         if k in out and taps.size > 1:
-            out[k] = separable_2d(out[k], taps)
+            out[k] = separable_2d(out[k], taps, in_place=in_place)
     return out
 
 
@@ -369,7 +373,8 @@ def _expected(
         tmp = np.multiply(scatter_maps[k], np.float32(ts[k]), out=tmp)
         a += tmp
         after[k] = a
-    after = focal_spot_blur(after, dataclasses.replace(g, focal_spot_mm=focal_mm), det.pixel_mm)
+    g_focal = dataclasses.replace(g, focal_spot_mm=focal_mm)
+    after = focal_spot_blur(after, g_focal, det.pixel_mm, in_place=True)  # maps made here
     flat = rx.gain_reference(open_field_signal(at_patient, rx, grid_knobs, g_knobs.sid_cm, det))
     detector_expected = receptor.expected_signal(after, rx, det)
     figures = {

@@ -405,7 +405,7 @@ class _Engine:
                 p = self._shift_primary(k, p, shift_px, key)
                 s = s[self._clamped_rows(shift_px)]
             out[k] = p * np.float32(a.tp[k]) + s * np.float32(a.ts[k])
-        return chain.focal_spot_blur(out, self.geometry, self.grid.pixel_mm)
+        return chain.focal_spot_blur(out, self.geometry, self.grid.pixel_mm, in_place=True)
 
     # ---- motion: shift under a fixed collimator
     def _rows_for(self, shift_px: int) -> np.ndarray:

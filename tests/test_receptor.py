@@ -238,11 +238,13 @@ def test_blur_correlates_noise_without_changing_mean(rqa5):
     assert float(d.signal.mean()) == pytest.approx(float(d.expected.mean()), rel=2e-3)
 
 
+@pytest.mark.parametrize("in_place", [False, True])
 @pytest.mark.parametrize("n_taps", [3, 5, 7, 9])
-@pytest.mark.parametrize("shape", [(37, 50), (512, 512), (300, 11)])
-def test_direct_blur_is_the_mirrored_convolution(n_taps, shape):
+@pytest.mark.parametrize("shape", [(37, 50), (512, 512), (300, 11), (3000, 11), (2052, 16)])
+def test_direct_blur_is_the_mirrored_convolution(n_taps, shape, in_place):
     """The blocked direct blur equals scipy's separable convolution with mirrored edges (the
-    reference of the reflect boundary), on images taller, wider and larger than one block."""
+    reference of the reflect boundary), on images taller, wider and larger than one block,
+    whether it writes a new image or overwrites its input."""
     from scipy import ndimage
 
     from sim.receptor.blur import separable_2d
@@ -254,7 +256,9 @@ def test_direct_blur_is_the_mirrored_convolution(n_taps, shape):
     taps /= taps.sum()
     ref = ndimage.convolve1d(x.astype(np.float64), taps, axis=0, mode="mirror")
     ref = ndimage.convolve1d(ref, taps, axis=1, mode="mirror")
-    assert np.allclose(separable_2d(x, taps), ref, rtol=0.0, atol=2e-6)
+    out = separable_2d(x, taps, in_place=in_place)
+    assert (out is x) == in_place
+    assert np.allclose(out, ref, rtol=0.0, atol=2e-6)
 
 
 # --------------------------------------------------------------------------- image intensifier

@@ -114,6 +114,7 @@ def _mirror_rows(lo: int, hi: int, n: int) -> np.ndarray:
 def _convolve_2d(x: np.ndarray, taps: np.ndarray, out: np.ndarray) -> None:
     """``x`` (ny, nx) convolved with a short symmetric kernel along both axes into ``out``
     (reflect edges, as numpy's 'reflect' / scipy's 'mirror'; needs taps.size < nx, ny).
+    ``out`` may be ``x`` itself (the rows a block still needs are kept aside).
 
     Row blocks of ~128 kB are filtered along y, then along x, while they sit in the cache;
     symmetric taps pair the two neighbours (one product per pair), and scratch buffers are
@@ -123,19 +124,36 @@ def _convolve_2d(x: np.ndarray, taps: np.ndarray, out: np.ndarray) -> None:
     h = taps.size // 2
     t = [np.float32(v) for v in taps[h:]]
     b = max(1, min(ny, _BLOCK_BYTES // (4 * nx)))
-    vb = np.empty((b, nx), np.float32)
-    tmp = np.empty((b, nx), np.float32)
-    for r0 in range(0, ny, b):
-        m = min(ny, r0 + b) - r0
-        lo, hi = r0 - h, r0 + m + h
-        s = x[lo:hi] if lo >= 0 and hi <= ny else np.take(x, _mirror_rows(lo, hi, ny), 0)
+    starts = list(range(0, ny, b))
+    if len(starts) > 1 and ny - starts[-1] <= h:  # the last block must hold its mirror rows
+        starts.pop()
+    ends = [*starts[1:], ny]
+    rows_max = max(e - s for s, e in zip(starts, ends, strict=True))
+    vb = np.empty((rows_max, nx), np.float32)
+    tmp = np.empty((rows_max, nx), np.float32)
+    in_place = np.shares_memory(x, out)
+    if in_place:
+        src = np.empty((rows_max + 2 * h, nx), np.float32)
+        halo = np.empty((h, nx), np.float32)  # rows above the block, as they were
+    for r0, r1 in zip(starts, ends, strict=True):
+        m = r1 - r0
+        lo, hi = r0 - h, r1 + h
+        if not in_place:
+            s = x[lo:hi] if lo >= 0 and hi <= ny else np.take(x, _mirror_rows(lo, hi, ny), 0)
+        else:  # rows from r0 on are not written yet; those above come from the halo
+            s = src[: m + 2 * h]
+            first = lo if r0 == 0 else r0
+            np.take(x, _mirror_rows(first, hi, ny), 0, out=s[first - lo :])
+            if r0 > 0:
+                s[:h] = halo
+            halo[:] = s[m : m + h]
         v, tt = vb[:m], tmp[:m]
         np.multiply(s[h : h + m], t[0], out=v)  # along y
         for j in range(1, h + 1):
             np.add(s[h - j : h - j + m], s[h + j : h + j + m], out=tt)
             tt *= t[j]
             v += tt
-        o = out[r0 : r0 + m]
+        o = out[r0:r1]
         np.multiply(v, t[0], out=o)  # along x
         for j in range(1, h + 1):
             w, e = tt[:, : nx - 2 * j], tt[:, :j]
@@ -150,7 +168,7 @@ def _convolve_2d(x: np.ndarray, taps: np.ndarray, out: np.ndarray) -> None:
             o[:, nx - j :] += e
 
 
-def separable_2d(image: np.ndarray, taps: np.ndarray) -> np.ndarray:
+def separable_2d(image: np.ndarray, taps: np.ndarray, in_place: bool = False) -> np.ndarray:
     """A 2-D image convolved with a short symmetric kernel along both axes (reflect edges).
 
     Parameters
@@ -159,20 +177,26 @@ def separable_2d(image: np.ndarray, taps: np.ndarray) -> np.ndarray:
         float32 (ny, nx).
     taps : numpy.ndarray
         Odd-length symmetric kernel, sum 1.
+    in_place : bool
+        Write the result into ``image`` (a writeable float32 array) instead of a new array.
 
     Returns
     -------
     numpy.ndarray
-        The convolved image (a new array).
+        The convolved image (``image`` itself when ``in_place``).
     """
     if taps.size <= _DIRECT_TAPS_MAX and taps.size < min(image.shape):
-        out = np.empty(image.shape, np.float32)
+        out = image if in_place else np.empty(image.shape, np.float32)
         _convolve_2d(np.asarray(image, dtype=np.float32), taps, out)
         return out
     from scipy import ndimage
 
     out = ndimage.convolve1d(image, taps, axis=0, mode="mirror")
-    return ndimage.convolve1d(out, taps, axis=1, mode="mirror")
+    out = ndimage.convolve1d(out, taps, axis=1, mode="mirror")
+    if in_place:
+        image[...] = out
+        return image
+    return out
 
 
 def blur(images: np.ndarray, pixel_mm: float, a_mm: float, sigma_mm: float, w_mm: float):
