@@ -216,6 +216,13 @@ def scene(g_knobs, patient, image_px: int) -> Scene:
     return Scene(g, det, phantom, paths, geo.field_mask(g, det), rois, checked, centre)
 
 
+@lru_cache(maxsize=8)
+def _coarse_paths(g_knobs, patient, image_px: int) -> scatter_mod.CoarsePaths:
+    """The scene's path maps reduced for the scatter model's water-equivalent thickness."""
+    sc_ = scene(g_knobs, patient, image_px)
+    return scatter_mod.coarse_paths(sc_.paths, sc_.geometry, sc_.grid)
+
+
 FULL_RES_KEYS = ("quanta",)
 """Receptor quantities whose scatter is convolved in full; the others (deposited energy and
 its second moment, air kerma, absorbed quanta) take the scatter's photon map times their mean
@@ -344,7 +351,9 @@ def _expected(
         primary[k] = primary["quanta"] * np.float32(_per_photon(exit_spec.fluence, weights, k))
 
     if scatter_knobs.enabled:
-        water_eq = scatter_mod.water_equivalent_mm(paths, at_patient)
+        water_eq = scatter_mod.water_equivalent(
+            _coarse_paths(g_knobs, patient, image_px), at_patient
+        )
         full = {k: primary[k] for k in FULL_RES_KEYS}
         sc = scatter_mod.scatter_estimate(
             full, water_eq, g, det, at_patient, mask, weights={k: weights[k] for k in full}

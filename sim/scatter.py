@@ -49,7 +49,12 @@ Patients are not water: :func:`water_equivalent_mm` converts path lengths to wat
 ratio of attenuation coefficients at the mean energy of the primary beam behind the patient.
 
 Speed: the convolution runs on a coarse grid (<= 64 x 64 cells over the irradiated area, FFT,
-up to three thickness groups), then is resampled at ``m x`` onto the image grid.
+up to three thickness groups), then is resampled at ``m x`` onto the image grid. A kernel is
+linear in the PSF's ring densities: the rings' cell areas and their transforms depend on the
+geometry alone and are kept, so a new spectrum costs one small matrix product per kernel. The
+water-equivalent thickness is read only as coarse block means and a centre-box mean, linear
+in the path lengths: :func:`coarse_paths` reduces a scene's paths once and
+:func:`water_equivalent` weighs them for each spectrum.
 
 References
 ----------
@@ -149,9 +154,10 @@ def _hat(x: np.ndarray, nodes: np.ndarray) -> np.ndarray:
     j = np.clip(np.searchsorted(nodes, xc, side="right") - 1, 0, nodes.size - 2)
     f = (xc - nodes[j]) / (nodes[j + 1] - nodes[j])
     h = np.zeros((x.size, nodes.size))
-    rows = np.arange(x.size)
-    h[rows, j] = 1.0 - f
-    h[rows, j + 1] += f
+    flat = h.reshape(-1)
+    at = np.arange(0, x.size * nodes.size, nodes.size) + j  # (row, j) in the flat array
+    flat[at] = 1.0 - f
+    flat[at + 1] = f
     return h
 
 
@@ -199,17 +205,32 @@ def _register(a: np.ndarray) -> str:
     return key
 
 
-@functools.lru_cache(maxsize=64)
-def _spectral(
-    energy_key: str, fluence_key: str, weight_keys: tuple[tuple[str, str], ...], gap_cm: float
-) -> _Spectral:
+@dataclass(frozen=True, eq=False)
+class _EnergyTables:
+    """What the spectral reduction needs of an energy grid alone (every kVp shares one)."""
+
+    hat: np.ndarray  # (nB, nE) interpolation weights of the bins between the MC energies
+    s_b: np.ndarray  # (nB, nT) scatter quanta per incident photon at each bin
+    se_b: np.ndarray  # (nB, nT) s_b times the mean energy of that scatter [keV]
+    mean_e_b: np.ndarray  # (nB, nT) mean energy of that scatter [keV]
+    t_lut: np.ndarray  # (nL,) fine thickness grid [cm]
+    att: np.ndarray  # (nL, nB) water transmission over t_lut at each bin
+
+
+@functools.lru_cache(maxsize=8)
+def _energy_hat(energy_key: str) -> np.ndarray:
+    """Interpolation weights of the bins of an energy grid between the MC energies (nB, nE)."""
+    hat = _hat(_ARRAYS[energy_key], _mc().energy_keV)
+    hat.setflags(write=False)
+    return hat
+
+
+@functools.lru_cache(maxsize=8)
+def _energy_tables(energy_key: str) -> _EnergyTables:
     mc = _mc()
     e = _ARRAYS[energy_key]
-    phi = _ARRAYS[fluence_key]
-    names = tuple(n for n, _ in weight_keys)
-    w = np.stack([_ARRAYS[k] for _, k in weight_keys])  # (nK, nB)
     nodes = mc.energy_keV
-    hat = _hat(e, nodes)  # (nB, nE)
+    hat = _energy_hat(energy_key)  # (nB, nE)
     log_s_b = hat @ mc.log_s  # (nB, nT): log scatter per incident photon at each bin
     # below the first MC energy, extrapolate log S linearly in E (scatter vanishes as the
     # photoelectric effect takes over) instead of holding it constant
@@ -218,41 +239,84 @@ def _spectral(
     log_s_b[low] = mc.log_s[0][None, :] + np.outer(e[low] - nodes[0], slope)
     mean_e_b = np.minimum(hat @ mc.mean_e_keV, e[:, None])  # (nB, nT); scatter loses energy
     s_b = np.exp(log_s_b) * (e <= nodes[-1])[:, None]  # no MC data above 150 keV
-    # Detector weight of the scatter, taken at the scatter's mean energy.
-    w_s = np.stack([np.interp(mean_e_b, e, wk) for wk in w])  # (nK, nB, nT)
-    # PSF shape at this gap: interpolate the MC fractions in gap, then mix energies with the
-    # scatter each energy bin contributes (photon counting).
-    hg = _hat(np.array([gap_cm]), mc.gap_cm)[0]  # (nG,)
-    frac_g = np.tensordot(mc.frac, hg, axes=([2], [0]))  # (nE, nT, nR)
-    mix = np.einsum("b,bi,bj->ij", phi, hat, s_b)  # (nE, nT) scatter from each MC energy
-    shape = np.einsum("ij,ijr->jr", mix, frac_g) / np.maximum(mix.sum(0), _S_FLOOR)[:, None]
-    # All the scatter leaving the exit surface, per key, at the MC thickness nodes; the PSF
-    # fractions are relative to it (photons landing beyond the largest r are simply lost).
-    s_k = np.einsum("b,kbj->kj", phi, s_b[None] * w_s)  # (nK, nT)
-
-    t_nodes = mc.t_cm
     t_lut = np.arange(0.0, T_MAX_CM + 0.5 * _T_STEP_CM, _T_STEP_CM)
     mu_w = _mu_water_per_cm(tuple(e.tolist()))
     att = np.exp(-np.outer(t_lut, mu_w))  # (nL, nB)
-    p_k = np.einsum("lb,b,kb->kl", att, phi, w)  # (nK, nL)
+    out = _EnergyTables(hat, s_b, s_b * mean_e_b, mean_e_b, t_lut, att)
+    for a in (out.hat, out.s_b, out.se_b, out.mean_e_b, out.t_lut, out.att):
+        a.setflags(write=False)
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _weighted_scatter(energy_key: str, weight_key: str) -> np.ndarray:
+    """Scatter per incident photon times the detector weight at the scatter's mean energy
+    (nB, nT)."""
+    tab = _energy_tables(energy_key)
+    sw = tab.s_b * np.interp(tab.mean_e_b, _ARRAYS[energy_key], _ARRAYS[weight_key])
+    sw.setflags(write=False)
+    return sw
+
+
+@functools.lru_cache(maxsize=16)
+def _frac_at_gap(gap_cm: float) -> np.ndarray:
+    """MC fractions within r interpolated at one air gap, (nE, nT, nR)."""
+    mc = _mc()
+    hg = _hat(np.array([gap_cm]), mc.gap_cm)[0]  # (nG,)
+    frac_g = np.ascontiguousarray(np.tensordot(mc.frac, hg, axes=([2], [0])))
+    frac_g.setflags(write=False)
+    return frac_g
+
+
+@functools.lru_cache(maxsize=64)
+def _spectral(
+    energy_key: str, fluence_key: str, weight_keys: tuple[tuple[str, str], ...], gap_cm: float
+) -> _Spectral:
+    mc = _mc()
+    tab = _energy_tables(energy_key)  # the energy grid's part, shared by every spectrum
+    e = _ARRAYS[energy_key]
+    phi = _ARRAYS[fluence_key]
+    names = tuple(n for n, _ in weight_keys)
+    # Detector weight of the scatter, taken at the scatter's mean energy.
+    sw = np.stack([_weighted_scatter(energy_key, k) for _, k in weight_keys])  # (nK, nB, nT)
+    # PSF shape at this gap: interpolate the MC fractions in gap, then mix energies with the
+    # scatter each energy bin contributes (photon counting).
+    frac_g = _frac_at_gap(gap_cm)  # (nE, nT, nR)
+    phi_s = phi[:, None] * tab.s_b  # (nB, nT)
+    mix = tab.hat.T @ phi_s  # (nE, nT) scatter from each MC energy
+    shape = np.einsum("ij,ijr->jr", mix, frac_g) / np.maximum(mix.sum(0), _S_FLOOR)[:, None]
+    # All the scatter leaving the exit surface, per key, at the MC thickness nodes; the PSF
+    # fractions are relative to it (photons landing beyond the largest r are simply lost).
+    s_k = phi @ sw  # (nK, nT)
+
+    t_nodes = mc.t_cm
+    t_lut = tab.t_lut
+    # primary behind t_lut of water: every key's weight, then the energy (one product)
+    cols = np.empty((e.size, len(names) + 1))
+    for k, (_, wkey) in enumerate(weight_keys):
+        np.multiply(phi, _ARRAYS[wkey], out=cols[:, k])
+    np.multiply(phi, e, out=cols[:, -1])
+    prim = tab.att @ cols  # (nL, nK + 1)
+    p_k = prim[:, :-1].T  # (nK, nL)
     # log-linear interpolation of the scatter in t; linear to zero below the first node;
     # log-linear extrapolation beyond the last (slope of the last two nodes).
     log_sk = np.log(np.maximum(s_k, _S_FLOOR))
     s_lut = np.empty((len(names), t_lut.size))
+    ramp = np.minimum(t_lut / t_nodes[0], 1.0)
     for k in range(len(names)):
         inside = np.interp(t_lut, t_nodes, log_sk[k])
         slope = (log_sk[k, -1] - log_sk[k, -2]) / (t_nodes[-1] - t_nodes[-2])
         beyond = log_sk[k, -1] + slope * (t_lut - t_nodes[-1])
         ls = np.where(t_lut > t_nodes[-1], beyond, inside)
-        s_lut[k] = np.exp(ls) * np.minimum(t_lut / t_nodes[0], 1.0)
+        s_lut[k] = np.exp(ls) * ramp
     spr_inf = s_lut / np.maximum(p_k, np.finfo(float).tiny)
     # mean energies (photon-weighted) for the scatter energy factor
-    s_q = phi @ s_b  # (nT,)
-    es_nodes = (phi @ (s_b * mean_e_b)) / np.maximum(s_q, _S_FLOOR)
-    p_q = att @ phi
-    ep = (att @ (phi * e)) / np.maximum(p_q, np.finfo(float).tiny)
+    s_q = phi_s.sum(axis=0)  # (nT,)
+    es_nodes = (phi @ tab.se_b) / np.maximum(s_q, _S_FLOOR)
+    p_q = prim[:, 0]  # key 0 is "quanta" (weight 1)
+    ep = prim[:, -1] / np.maximum(p_q, np.finfo(float).tiny)
     es = np.interp(t_lut, t_nodes, es_nodes)
-    for a in (t_lut, spr_inf, shape, es, ep):
+    for a in (spr_inf, shape, es, ep):
         a.setflags(write=False)
     return _Spectral(names, t_lut, spr_inf, t_nodes, mc.r_cm, shape, es, ep)
 
@@ -403,7 +467,7 @@ def scatter_spectrum(spectrum: Any, water_eq_cm: float) -> np.ndarray:
         raise ValueError("spectrum must have 1-D energy_keV and fluence of the same shape")
     mc = _mc()
     nodes = mc.energy_keV
-    hat = _hat(e, nodes)
+    hat = _energy_hat(_register(e))
     ht = _hat(np.array([min(max(t, mc.t_cm[0]), mc.t_cm[-1])]), mc.t_cm)[0]
     log_s = hat @ (mc.log_s @ ht)
     slope = (mc.log_s[1] - mc.log_s[0]) @ ht / (nodes[1] - nodes[0])
@@ -453,8 +517,6 @@ def water_equivalent_mm(paths: Mapping[str, np.ndarray], spectrum: Any) -> np.nd
     """
     if not isinstance(paths, Mapping) or not paths:
         raise ValueError("paths must be a non-empty mapping material -> path-length map [mm]")
-    e = np.asarray(spectrum.energy_keV, dtype=float)
-    phi = np.asarray(spectrum.fluence, dtype=float)
     shape = None
     means = {}
     for name, arr in paths.items():
@@ -465,21 +527,170 @@ def water_equivalent_mm(paths: Mapping[str, np.ndarray], spectrum: Any) -> np.nd
         elif a.shape != shape:
             raise ValueError(f"paths[{name!r}] has shape {a.shape}, expected {shape}")
         means[name] = float(np.mean(a, dtype=np.float64))
+    ratios = _water_ratios(means, spectrum)
+    out = np.zeros(shape, dtype=np.float32)
+    tmp = np.empty(shape, dtype=np.float32)
+    for name, arr in paths.items():
+        out += np.multiply(np.asarray(arr, dtype=np.float32), np.float32(ratios[name]), out=tmp)
+    return out
+
+
+@functools.lru_cache(maxsize=128)
+def _mu_on_grid(material: str, energy_key: str) -> np.ndarray:
+    """``materials.mu_per_mm`` on a registered energy grid (no look-up per call) [1/mm]."""
+    mu = materials.mu_per_mm(material, _ARRAYS[energy_key])
+    mu.setflags(write=False)
+    return mu
+
+
+def _water_ratios(means_mm: Mapping[str, float], spectrum: Any) -> dict[str, float]:
+    """``mu_m(E*) / mu_water(E*)`` per material, ``E*`` the mean energy of the photons behind
+    the mean path lengths ``means_mm`` [mm] (see :func:`water_equivalent_mm`) [-]."""
+    e = np.asarray(spectrum.energy_keV, dtype=float)
+    phi = np.asarray(spectrum.fluence, dtype=float)
+    ekey = _register(e)
     mu_sum = np.zeros_like(e)
-    for name, mean_mm in means.items():
-        mu_sum += materials.mu_per_mm(name, e) * mean_mm
+    for name, mean_mm in means_mm.items():
+        mu_sum += _mu_on_grid(name, ekey) * mean_mm
     behind = phi * np.exp(-mu_sum)
     n = float(behind.sum())
     if not math.isfinite(n) or n <= 0.0:
         raise ValueError("spectrum has no photons behind the patient: water equivalence undefined")
     e_star = float(behind @ e) / n
     # interpolate the (cached) coefficients on the spectrum's own grid: no new energy look-up
-    mu_w = float(np.interp(e_star, e, materials.mu_per_mm("water", e)))
-    out = np.zeros(shape, dtype=np.float32)
+    mu_w = float(np.interp(e_star, e, _mu_on_grid("water", ekey)))
+    return {name: float(np.interp(e_star, e, _mu_on_grid(name, ekey))) / mu_w for name in means_mm}
+
+
+@dataclass(frozen=True, eq=False)
+class CoarsePaths:
+    """Path lengths of a scene reduced to what the scatter estimate reads (no spectrum).
+
+    Made once per scene by :func:`coarse_paths`; :func:`water_equivalent` then gives the
+    water-equivalent thickness of any spectrum without touching a full-size map.
+
+    Attributes
+    ----------
+    materials : tuple of str
+        Material names, in the order of the arrays' first axis.
+    coarse_mm : ndarray
+        (n_materials, n_dom, n_dom) block means of each path-length map on the coarse cells
+        of the scatter convolution, edge-extended over its domain, float64, read-only [mm].
+    centre_mm : ndarray
+        (n_materials,) mean path length in the box where the field-centre SPR is read [mm].
+    mean_mm : ndarray
+        (n_materials,) mean path length over the whole image (sets the effective energy) [mm].
+    plan_key : tuple
+        Image size [px], field of view [mm], field size [cm] and shape, beam divergence [-]
+        they were made for; :func:`scatter_estimate` refuses another.
+    """
+
+    materials: tuple[str, ...]
+    coarse_mm: np.ndarray
+    centre_mm: np.ndarray
+    mean_mm: np.ndarray
+    plan_key: tuple
+
+
+@dataclass(frozen=True, eq=False)
+class WaterEq:
+    """Water-equivalent thickness of a scene for one spectrum, as the scatter estimate reads it.
+
+    Pass it to :func:`scatter_estimate` as ``water_eq_mm`` instead of the full-size map.
+
+    Attributes
+    ----------
+    coarse_cm : ndarray
+        (n_dom, n_dom) block means on the coarse cells of the scatter convolution,
+        edge-extended over its domain, float64, read-only [cm].
+    centre_cm : float
+        Mean over the box where the field-centre SPR is read [cm].
+    plan_key : tuple
+        As :attr:`CoarsePaths.plan_key`.
+    """
+
+    coarse_cm: np.ndarray
+    centre_cm: float
+    plan_key: tuple
+
+
+def coarse_paths(paths: Mapping[str, np.ndarray], geometry: Any, grid: Any) -> CoarsePaths:
+    """Reduce a scene's path-length maps for :func:`water_equivalent` (once per scene).
+
+    The scatter estimate reads the water-equivalent thickness only as block means on its
+    coarse grid and as the mean over the field-centre box, both linear in the path lengths;
+    the effective energy depends on the whole-image mean paths. All three are kept here.
+
+    Parameters
+    ----------
+    paths : mapping of str to ndarray
+        Material name -> path length map [mm], each (n, n) on ``grid``, finite and >= 0.
+    geometry : sim.geometry.Geometry
+        As for :func:`scatter_estimate` (``sid_cm``, ``exit_cm``, ``field_cm``,
+        ``field_shape``).
+    grid : sim.geometry.DetectorGrid
+        Image grid at the receptor (``n_px``, ``fov_mm``).
+
+    Returns
+    -------
+    CoarsePaths
+        The reduced path lengths [mm].
+    """
+    if not isinstance(paths, Mapping) or not paths:
+        raise ValueError("paths must be a non-empty mapping material -> path-length map [mm]")
+    n = int(grid.n_px)
+    plan_key = _plan_key(geometry, grid)
+    plan = _plan(*plan_key)
+    centre = _centre_box(n, geometry, grid)
+    coarse, centre_mm, mean_mm = [], [], []
     for name, arr in paths.items():
-        ratio = float(np.interp(e_star, e, materials.mu_per_mm(name, e))) / mu_w
-        out += np.asarray(arr, dtype=np.float32) * np.float32(ratio)
+        materials.check_material(name)
+        a = np.asarray(arr)
+        if a.shape != (n, n):
+            raise ValueError(f"paths[{name!r}] has shape {a.shape}, expected {(n, n)}")
+        if not np.all(np.isfinite(a)) or float(a.min(initial=0.0)) < 0.0:
+            raise ValueError(f"paths[{name!r}] must be finite and >= 0 [mm]")
+        mean_mm.append(float(np.mean(a, dtype=np.float64)))
+        centre_mm.append(float(np.mean(a[centre], dtype=np.float64)))
+        coarse.append(_coarse(a, plan, np.float64))
+    out = CoarsePaths(
+        tuple(paths), np.stack(coarse), np.array(centre_mm), np.array(mean_mm), plan_key
+    )
+    for v in (out.coarse_mm, out.centre_mm, out.mean_mm):
+        v.setflags(write=False)
     return out
+
+
+def water_equivalent(coarse: CoarsePaths, spectrum: Any) -> WaterEq:
+    """Water-equivalent thickness of a reduced scene for one spectrum.
+
+    The same ``t_w = sum_m L_m mu_m(E*) / mu_water(E*)`` as :func:`water_equivalent_mm`
+    (the same ``E*``), applied to the reduced path lengths.
+
+    Parameters
+    ----------
+    coarse : CoarsePaths
+        From :func:`coarse_paths`.
+    spectrum : sim.spectrum.Spectrum
+        Spectrum incident on the patient.
+
+    Returns
+    -------
+    WaterEq
+        Coarse water-equivalent map and its field-centre mean [cm].
+
+    References
+    ----------
+    As :func:`water_equivalent_mm`.
+    """
+    if not isinstance(coarse, CoarsePaths):
+        raise ValueError(f"coarse={type(coarse).__name__} must be a CoarsePaths (coarse_paths)")
+    means = dict(zip(coarse.materials, coarse.mean_mm.tolist(), strict=True))
+    ratios = _water_ratios(means, spectrum)
+    r = np.array([ratios[name] for name in coarse.materials])
+    coarse_cm = np.tensordot(r, coarse.coarse_mm, axes=1) * CM_PER_MM
+    coarse_cm.setflags(write=False)
+    return WaterEq(coarse_cm, float(r @ coarse.centre_mm) * CM_PER_MM, coarse.plan_key)
 
 
 # --------------------------------------------------------------------------------------------
@@ -596,15 +807,27 @@ def _plan(n_px: int, fov_mm: float, field_cm: float, shape: str, m: float) -> _P
     )
 
 
-def _coarse(img: np.ndarray, plan: _Plan) -> np.ndarray:
-    """Block mean onto the coarse image cells, then edge-extended over the domain (float32)."""
-    a = np.asarray(img, dtype=np.float32)
+def _plan_key(geometry: Any, grid: Any) -> tuple:
+    """Arguments of :func:`_plan` for a geometry and image grid."""
+    m = float(geometry.sid_cm) / float(geometry.exit_cm)
+    return (
+        int(grid.n_px),
+        float(grid.fov_mm),
+        float(geometry.field_cm),
+        geometry.field_shape,
+        round(m, 4),
+    )
+
+
+def _coarse(img: np.ndarray, plan: _Plan, dtype: type = np.float32) -> np.ndarray:
+    """Block mean onto the coarse image cells, then edge-extended over the domain."""
+    a = np.asarray(img, dtype=dtype)
     if plan.pad_lo or plan.pad_hi:
         a = np.pad(a, ((plan.pad_lo, plan.pad_hi),) * 2, mode="edge")
     n, f = plan.n_fov, plan.f
-    starts = np.arange(0, n * f, f)
-    c = np.add.reduceat(np.add.reduceat(a, starts, axis=1), starts, axis=0)
-    c *= np.float32(1.0 / (f * f))
+    rows = a.reshape(n, f, n * f).sum(axis=1)  # whole rows added: vectorised, cache-friendly
+    c = rows.reshape(n, n, f).sum(axis=2)
+    c *= c.dtype.type(1.0 / (f * f))
     lo = plan.off
     hi = plan.n_dom - plan.off - n
     if lo or hi:
@@ -612,58 +835,100 @@ def _coarse(img: np.ndarray, plan: _Plan) -> np.ndarray:
     return c
 
 
-@functools.lru_cache(maxsize=16)
-def _kernel_rings(plan_key: tuple, m: float, edges_key: bytes) -> np.ndarray:
-    """Ring index of every sub-sample of every coarse cell (depends on geometry only)."""
-    plan = _plan(*plan_key)
-    edges = np.frombuffer(edges_key, dtype=np.float64)
-    n2 = plan.n_fft
-    s = (np.arange(_KERNEL_SUB) + 0.5) / _KERNEL_SUB - 0.5  # sub-sample offsets [cells]
-    idx = np.fft.fftfreq(n2, d=1.0 / n2)  # cell offsets in FFT order: 0, 1, ..., -1
-    xs = ((idx[:, None] + s[None, :]) * plan.cell_cm).ravel()  # (n2*sub,)
-    rho = np.hypot(xs[:, None], xs[None, :]) / m  # exit-plane radius of each sub-point
-    k = np.searchsorted(edges, rho, side="right") - 1
-    k.setflags(write=False)
-    return k
-
-
 _KERNEL_SUB = 2  # sub-samples per coarse cell and axis for the kernel integral (a choice)
 
 
-def _kernel(shape_frac: np.ndarray, r_cm: np.ndarray, plan: _Plan, plan_key: tuple, m: float):
-    """PSF mass of every coarse cell (receptor plane), offset 0 at index 0 of the FFT grid."""
+@dataclass(frozen=True, eq=False)
+class _KernelBasis:
+    """The kernel of a plan as a linear function of the PSF's ring densities.
+
+    The kernel is even in x and in y and symmetric in x <-> y (cell offsets in FFT order,
+    0, 1, ..., -1): it is held on its distinct cells ``(u, v)``, ``0 <= u <= v <= n_fft // 2``
+    (u, v = |offset|), as a vector. So is its real, even rfft2.
+    """
+
+    rings: np.ndarray  # (nU,) index of each ring reaching the FFT grid (the others: zero)
+    basis: np.ndarray  # (nU, 2 nC): [area of the ring in each distinct cell | rfft2 of it]
+    n_cells: int  # nC, number of distinct cells; cell (0, 0) is the first
+    rfft_index: np.ndarray  # (n_fft, n_fft // 2 + 1) distinct entry of each rfft2 entry
+    shifted_index: np.ndarray  # (n_fft, n_fft) distinct cell of each cell, offset 0 centred
+
+
+@functools.lru_cache(maxsize=16)
+def _kernel_basis(plan_key: tuple, m: float, edges_key: bytes) -> _KernelBasis:
+    """Sub-sample area of every ring in every distinct kernel cell and its 2-D DFT (geometry
+    only): a kernel is then one product with the ring densities."""
+    plan = _plan(*plan_key)
+    edges = np.frombuffer(edges_key, dtype=np.float64)
     n2, sub = plan.n_fft, _KERNEL_SUB
-    # ring density of the PSF in the exit plane: dF / d(area)
-    edges = np.concatenate([[0.0], np.asarray(r_cm, dtype=np.float64)])
-    fr = np.concatenate([[0.0], shape_frac])
-    dens = np.diff(fr) / (math.pi * np.diff(edges**2))
-    k = _kernel_rings(plan_key, m, edges.tobytes())
-    dens_ext = np.append(dens, 0.0)  # index dens.size (beyond the last ring) -> 0
-    d_sub = dens_ext[np.minimum(k, dens.size)]
-    area_sub = (plan.cell_cm / sub) ** 2
-    mass = d_sub.reshape(n2, sub, n2, sub).sum(axis=(1, 3)) * area_sub
-    # the centre cell holds the sharp core of the PSF: use the exact fraction within the cell
-    r_eq = plan.cell_cm / math.sqrt(math.pi) / m
-    mass[0, 0] = m * m * float(np.interp(r_eq, edges, fr))
-    return mass
+    half = n2 // 2  # largest |offset| [cells]; the rfft2 keeps columns 0..half
+    n_rings = edges.size - 1
+    s = (np.arange(sub) + 0.5) / sub - 0.5  # sub-sample offsets [cells], symmetric about 0
+    idx = np.fft.fftfreq(n2, d=1.0 / n2)  # cell offsets in FFT order: 0, 1, ..., -1
+    a = np.abs(idx[: half + 1])  # the distinct |offsets| 0..half
+    xs = ((a[:, None] + s[None, :]) * plan.cell_cm).ravel()  # ((half+1)*sub,)
+    rho = np.hypot(xs[:, None], xs[None, :]) / m  # exit-plane radius of each sub-point
+    ring = np.minimum(np.searchsorted(edges, rho, side="right") - 1, n_rings)
+    nu = half + 1
+    cell = np.arange(nu * nu).reshape(nu, 1, nu, 1)  # cell (u, v) of each sub-point
+    flat = (ring.reshape(nu, sub, nu, sub) * (nu * nu) + cell).ravel()
+    counts = np.bincount(flat, minlength=(n_rings + 1) * nu * nu).reshape(n_rings + 1, nu, nu)
+    counts = counts[:n_rings]  # beyond the last ring the density is zero
+    used = np.flatnonzero(counts.any(axis=(1, 2)))
+    area = counts[used] * (plan.cell_cm / sub) ** 2  # (nU, nu, nu) [cm^2]
+    # DFT of an even map from its distinct cells: offsets +-u share cos(2 pi p u / n2)
+    mult = np.full(nu, 2.0)
+    mult[0] = 1.0
+    if n2 % 2 == 0:
+        mult[half] = 1.0  # the Nyquist offset has no mirror
+    pu = np.outer(np.arange(nu), np.arange(nu)) % n2
+    cw = np.cos(2.0 * math.pi * pu / n2) * mult[None, :]  # (p, u)
+    ft = np.matmul(np.matmul(cw, area), cw.T)  # (nU, nu, nu), real and symmetric
+    iu, iv = np.triu_indices(nu)
+    basis = np.concatenate([area[:, iu, iv], ft[:, iu, iv]], axis=1)
+    tri = np.empty((nu, nu), dtype=np.intp)
+    tri[iu, iv] = np.arange(iu.size)
+    tri[iv, iu] = np.arange(iu.size)
+    fold = np.minimum(np.arange(n2), n2 - np.arange(n2))  # |offset| of FFT index i
+    rfft_index = tri[fold[:, None], fold[None, :nu]]
+    shifted_index = np.fft.fftshift(tri[fold[:, None], fold[None, :]])
+    for arr in (used, basis, rfft_index, shifted_index):
+        arr.setflags(write=False)
+    return _KernelBasis(used, basis, int(iu.size), rfft_index, shifted_index)
 
 
 @functools.lru_cache(maxsize=64)
-def _kernel_fft(
-    spec_id: tuple, t_cm: float, plan_key: tuple, m: float
-) -> tuple[np.ndarray, np.ndarray]:
+def _kernels_fft(
+    spec_id: tuple, t_cm: tuple[float, ...], plan_key: tuple, m: float
+) -> tuple[np.ndarray, np.ndarray, _KernelBasis]:
+    """Kernels of some thicknesses [cm] on their distinct cells (:class:`_KernelBasis`),
+    (n_t, n_cells) [-], and their rfft2 (real: the kernels are even), float32
+    (n_t, n_fft, n_fft // 2 + 1)."""
     spec = _spectral(*spec_id)
     plan = _plan(*plan_key)
-    k = _kernel(_shape_at(spec, t_cm), spec.r_cm, plan, plan_key, m)
-    kf = scipy.fft.rfft2(k.astype(np.float32))
-    k.setflags(write=False)
-    kf.setflags(write=False)
-    return k, kf
+    # ring density of the PSF in the exit plane: dF / d(area)
+    edges = np.concatenate([[0.0], np.asarray(spec.r_cm, dtype=np.float64)])
+    shape_frac = _hat(np.array(t_cm), spec.t_nodes_cm) @ spec.shape  # (n_t, nR), as _shape_at
+    fr = np.concatenate([np.zeros((len(t_cm), 1)), shape_frac], axis=1)
+    dens = np.diff(fr, axis=1) / (math.pi * np.diff(edges**2))
+    b = _kernel_basis(plan_key, m, edges.tobytes())
+    both = dens[:, b.rings] @ b.basis  # PSF mass of each cell (receptor plane), and its DFT
+    k, kf = both[:, : b.n_cells], both[:, b.n_cells :]
+    # the centre cell holds the sharp core of the PSF: use the exact fraction within the cell
+    # (a change at offset 0 adds a constant to the DFT)
+    r_eq = plan.cell_cm / math.sqrt(math.pi) / m
+    centre = np.array([m * m * float(np.interp(r_eq, edges, f)) for f in fr])
+    kf += (centre - k[:, 0])[:, None]
+    k[:, 0] = centre
+    kf = kf[:, b.rfft_index].astype(np.float32)
+    for arr in (k, kf):
+        arr.setflags(write=False)
+    return k, kf, b
 
 
 def scatter_estimate(
     primary: Mapping[str, np.ndarray],
-    water_eq_mm: np.ndarray,
+    water_eq_mm: np.ndarray | WaterEq,
     geometry: Any,
     grid: Any,
     spectrum: Any,
@@ -677,8 +942,10 @@ def scatter_estimate(
     primary : mapping of str to ndarray
         Primary at the receptor per mm^2 for each detector weighting (key ``"quanta"`` =
         photon fluence), as from ``projection.integrate``; all (n, n) on ``grid``.
-    water_eq_mm : ndarray
-        Water-equivalent thickness along each ray (:func:`water_equivalent_mm`) [mm].
+    water_eq_mm : ndarray or WaterEq
+        Water-equivalent thickness along each ray (:func:`water_equivalent_mm`) [mm], or the
+        same reduced to what is read of it (:func:`water_equivalent` of :func:`coarse_paths`
+        made with this ``geometry`` and ``grid``; the same result to float32 round-off).
     geometry : sim.geometry.Geometry
         Uses ``sid_cm``, ``exit_cm``, ``air_gap_cm``, ``field_cm``, ``field_shape``.
     grid : sim.geometry.DetectorGrid
@@ -711,32 +978,44 @@ def scatter_estimate(
     for name, img in primary.items():
         if np.shape(img) != shape:
             raise ValueError(f"primary[{name!r}] has shape {np.shape(img)}, expected {shape}")
-    t_map = np.asarray(water_eq_mm, dtype=np.float32)
     mask = np.asarray(field_mask, dtype=np.float32)
-    for name, a in (("water_eq_mm", t_map), ("field_mask", mask)):
-        if a.shape != shape:
-            raise ValueError(f"{name} has shape {a.shape}, expected {shape}")
-    if not np.all(np.isfinite(t_map)) or float(t_map.min(initial=0.0)) < 0.0:
-        raise ValueError("water_eq_mm must be finite and >= 0 [mm]")
+    if mask.shape != shape:
+        raise ValueError(f"field_mask has shape {mask.shape}, expected {shape}")
+    reduced = water_eq_mm if isinstance(water_eq_mm, WaterEq) else None
+    if reduced is None:
+        t_map = np.asarray(water_eq_mm, dtype=np.float32)
+        if t_map.shape != shape:
+            raise ValueError(f"water_eq_mm has shape {t_map.shape}, expected {shape}")
+        if not np.all(np.isfinite(t_map)) or float(t_map.min(initial=0.0)) < 0.0:
+            raise ValueError("water_eq_mm must be finite and >= 0 [mm]")
 
     gap = check_number("geometry.air_gap_cm", geometry.air_gap_cm, 0.0, 100.0, "cm")
-    m = float(geometry.sid_cm) / float(geometry.exit_cm)
     spec, spec_id = _spectral_for(spectrum, weights, gap)
-    plan_key = (n, float(grid.fov_mm), float(geometry.field_cm), geometry.field_shape, round(m, 4))
+    plan_key = _plan_key(geometry, grid)
+    m = plan_key[-1]
     plan = _plan(*plan_key)
 
-    t_c = _coarse(t_map, plan).astype(float) * CM_PER_MM  # [cm]
+    if reduced is not None:
+        if reduced.plan_key != plan_key:
+            raise ValueError(
+                f"water_eq_mm was reduced for {reduced.plan_key} (n_px, fov_mm, field_cm, "
+                f"field_shape, m), not {plan_key}: coarse_paths with this geometry and grid"
+            )
+        t_c = reduced.coarse_cm  # [cm]
+    else:
+        t_c = _coarse(t_map, plan).astype(float) * CM_PER_MM  # [cm]
     in_field = plan.ext > 0.0
     t_lo = float(t_c[in_field].min()) if in_field.any() else 0.0
     t_hi = float(t_c[in_field].max()) if in_field.any() else 0.0
     if t_hi - t_lo < _GROUP_SPREAD_CM:
         nodes = np.array([0.5 * (t_lo + t_hi)])
-        groups = [np.ones_like(t_c)]
+        groups = None
     else:
         nodes = np.linspace(t_lo, t_hi, 3)
-        h = _hat(t_c.ravel(), nodes)
-        groups = [h[:, j].reshape(t_c.shape) for j in range(nodes.size)]
-    kernels = [_kernel_fft(spec_id, round(float(tn), 2), plan_key, round(m, 4)) for tn in nodes]
+        h = _hat(t_c.ravel(), nodes)  # (cells, group): weight of each thickness group
+        groups = h.T.reshape(nodes.size, 1, *t_c.shape).astype(np.float32)
+    t_kernels = tuple(round(float(tn), 2) for tn in nodes)
+    k_cells, kf, basis = _kernels_fft(spec_id, t_kernels, plan_key, m)
 
     keys = list(primary)
     src = np.empty((len(keys), plan.n_dom, plan.n_dom), dtype=np.float32)
@@ -745,10 +1024,9 @@ def scatter_estimate(
         amp = _interp_t(spec, spec.spr_inf[kk], t_c).astype(np.float32)
         src[i] = _coarse(primary[key], plan) * plan.ext * amp
     n2 = (plan.n_fft, plan.n_fft)
-    acc = None
-    for g_w, (_, kf) in zip(groups, kernels, strict=True):
-        part = scipy.fft.rfft2(src * g_w.astype(np.float32), s=n2) * kf
-        acc = part if acc is None else acc + part
+    parts = scipy.fft.rfft2(src[None] if groups is None else src * groups, s=n2)
+    parts *= kf[:, None]  # (group, key, n_fft, n_fft // 2 + 1)
+    acc = parts.sum(axis=0)
     conv = scipy.fft.irfft2(acc, s=n2)[:, : plan.n_dom, : plan.n_dom]
     np.maximum(conv, 0.0, out=conv)
     out = _resample(conv, plan)
@@ -766,16 +1044,18 @@ def scatter_estimate(
     inside = (mask > 0.5) & (p_q > 0.0)
     spr_map = np.zeros(shape, dtype=np.float32)
     np.divide(maps[qkey], p_q, out=spr_map, where=inside)
-    t_centre = float(np.mean(t_map[centre], dtype=np.float64)) * CM_PER_MM
+    if reduced is not None:
+        t_centre = reduced.centre_cm
+    else:
+        t_centre = float(np.mean(t_map[centre], dtype=np.float64)) * CM_PER_MM
     es = float(_interp_t(spec, spec.mean_e_scatter_keV, np.array(t_centre)))
     ep = float(_interp_t(spec, spec.mean_e_primary_keV, np.array(t_centre)))
-    centre_kernel = kernels[len(kernels) // 2][0]  # offset 0 at index 0
     return ScatterResult(
         maps=maps,
         spr=spr_by_key[qkey],
         spr_map=spr_map,
         spr_by_key=spr_by_key,
-        kernel=np.fft.fftshift(centre_kernel),
+        kernel=k_cells[len(k_cells) // 2][basis.shifted_index],
         kernel_pixel_mm=plan.cell_cm * MM_PER_CM,
         scatter_energy_factor=es / ep if ep > 0 else 1.0,
         water_eq_center_cm=t_centre,
@@ -809,9 +1089,13 @@ __all__ = [
     "COARSE_CELLS",
     "MC_FILE",
     "T_MAX_CM",
+    "CoarsePaths",
     "ScatterResult",
+    "WaterEq",
+    "coarse_paths",
     "scatter_estimate",
     "scatter_spectrum",
     "spr_center",
+    "water_equivalent",
     "water_equivalent_mm",
 ]
