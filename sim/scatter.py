@@ -97,11 +97,11 @@ from sim.scatter_grid import (
     COARSE_CELLS,
     _centre_box,
     _coarse,
-    _kernel_basis,
     _KernelBasis,
     _plan,
     _plan_key,
     _resample,
+    kernel_basis,
 )
 from sim.units import CM_PER_MM, MM_PER_CM
 from sim.validate import check_number
@@ -756,7 +756,7 @@ def _kernels_fft(
     shape_frac = _hat(np.array(t_cm), spec.t_nodes_cm) @ spec.shape  # (n_t, nR), as _shape_at
     fr = np.concatenate([np.zeros((len(t_cm), 1)), shape_frac], axis=1)
     dens = np.diff(fr, axis=1) / (math.pi * np.diff(edges**2))
-    b = _kernel_basis(plan_key, m, edges.tobytes())
+    b = kernel_basis(plan, m, edges)
     both = dens[:, b.rings] @ b.basis  # PSF mass of each cell (receptor plane), and its DFT
     k, kf = both[:, : b.n_cells], both[:, b.n_cells :]
     # the centre cell holds the sharp core of the PSF: use the exact fraction within the cell

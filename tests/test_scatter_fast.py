@@ -13,6 +13,7 @@ import scipy.fft
 from sim import projection, scatter
 from sim.chain import scene
 from sim.params import Params
+from sim.scatter_grid import KERNEL_M_STEP
 from sim.spectrum import tube_spectrum
 
 BEAMS = {kv: tube_spectrum(kv).filtered({"Al": 3.0, "Cu": 0.1}) for kv in (70.0, 90.0)}
@@ -113,16 +114,18 @@ def test_coarse_paths_bad_input():
         scatter.water_equivalent({"water": ok}, BEAMS[70.0])
 
 
-def _kernel_by_sub_samples(shape_frac, r_cm, plan, m):
+def _kernel_by_sub_samples(shape_frac, r_cm, plan, m, m_rings):
     """The kernel by its definition: ring densities summed over 2 x 2 sub-samples of every
-    cell of the FFT grid, offset 0 at index 0; the centre cell holds the exact fraction."""
+    cell of the FFT grid (rings at magnification ``m_rings``), offset 0 at index 0; the
+    centre cell holds the exact fraction at ``m``."""
     n2, sub = plan.n_fft, 2
     edges = np.concatenate([[0.0], r_cm])
     fr = np.concatenate([[0.0], shape_frac])
     dens = np.append(np.diff(fr) / (math.pi * np.diff(edges**2)), 0.0)
     s = (np.arange(sub) + 0.5) / sub - 0.5
     xs = ((np.fft.fftfreq(n2, d=1.0 / n2)[:, None] + s) * plan.cell_cm).ravel()
-    ring = np.searchsorted(edges, np.hypot(xs[:, None], xs[None, :]) / m, side="right") - 1
+    rho = np.hypot(xs[:, None], xs[None, :]) / m_rings
+    ring = np.searchsorted(edges, rho, side="right") - 1
     d = dens[np.minimum(ring, dens.size - 1)]
     mass = d.reshape(n2, sub, n2, sub).sum(axis=(1, 3)) * (plan.cell_cm / sub) ** 2
     mass[0, 0] = m * m * np.interp(plan.cell_cm / math.sqrt(math.pi) / m, edges, fr)
@@ -142,7 +145,8 @@ def test_kernels_from_ring_transforms_match_sub_sampling(plan_key):
     t_cm = (4.0, 17.25, 41.0)
     k_cells, kf, basis = scatter._kernels_fft(spec_id, t_cm, plan_key, m)
     for i, t in enumerate(t_cm):
-        ref = _kernel_by_sub_samples(scatter._shape_at(spec, t), spec.r_cm, plan, m)
+        m_rings = round(m / KERNEL_M_STEP) * KERNEL_M_STEP
+        ref = _kernel_by_sub_samples(scatter._shape_at(spec, t), spec.r_cm, plan, m, m_rings)
         got = k_cells[i][basis.shifted_index]
         np.testing.assert_allclose(got, np.fft.fftshift(ref), rtol=0, atol=1e-13 * ref.max())
         ref_f = scipy.fft.rfft2(ref)
