@@ -28,7 +28,7 @@ _MAX_SUB = 16  # most sub-rays per pixel side
 _MAX_SUB_ADAPTIVE = 6  # ... for the edge pixels of smooth shapes (films, discs)
 _SUB_PER_FEATURE = 6.0  # sub-ray spacing = feature / 6
 _MAX_CUTS = 6
-_RAY_CHUNK = 1 << 20  # sub-rays evaluated at once
+_IDENTITY = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
 _ZERO_MM = 1e-4  # path lengths below this are float noise from parent subtraction [mm]
 
 Vec = tuple[float, float, float]
@@ -162,6 +162,17 @@ class Shape:
         """Ray parameters (t_in, t_out) of the primitive for rays ``o + t (dx, dy, dz)``."""
         raise NotImplementedError
 
+    def _setup(self, o) -> tuple:
+        """The numbers of the ray intersections that depend on the source position ``o`` [mm]
+        alone (cached: :func:`_setup`)."""
+        return ()
+
+    def _length(self, o, dx, dy, dz) -> np.ndarray:
+        """t_out - t_in of the primitive, 0 where missed (planes and cuts not applied, t not
+        clipped); the quadrics have a shorter way."""
+        t0, t1 = self._interval(o, dx, dy, dz)
+        return np.maximum(t1 - t0, 0.0)
+
     def _inside(self, p: np.ndarray) -> np.ndarray:
         """Points (N, 3) inside the primitive (planes and cuts not applied)."""
         raise NotImplementedError
@@ -191,37 +202,135 @@ class Shape:
             inside &= p @ np.array([nx, ny, nz]) <= d
         return inside
 
-    def _clipped_interval(self, o, dx, dy, dz):
+    def _clipped_interval(self, o, dx, dy, dz, forward: bool = False):
+        """Ray parameters (t_in, t_out) of the primitive cut by the clip planes.
+
+        A plane ``n . p <= d`` bounds t from above on rays with ``n . dir > 0`` (``= 0`` taken
+        as a tiny positive: a ray parallel to the plane is kept or dropped whole), from below
+        on those with ``n . dir < 0``. When ``n . dir`` has one sign on all the rays (most
+        planes: the rays diverge little) only one end moves.
+
+        ``forward``: only the part t >= 0 of the intervals matters (the caller clips t, or
+        the shape lies beyond the source). A plane with the source ``o`` on its kept side
+        then bounds t from below only by a t <= 0, which is skipped.
+        """
         t0, t1 = self._interval(o, dx, dy, dz)
         for nx, ny, nz, d in self.planes:
             nd = _dot((nx, ny, nz), dx, dy, dz)
-            nd = np.where(nd == 0.0, 1e-300, nd)
-            lim = (d - (nx * o[0] + ny * o[1] + nz * o[2])) / nd
-            t1 = np.where(nd > 0, np.minimum(t1, lim), t1)
-            t0 = np.where(nd < 0, np.maximum(t0, lim), t0)
+            c = d - (nx * o[0] + ny * o[1] + nz * o[2])
+            if forward and c > 0.0:  # t <= c / (n . dir) where n . dir > 0, else no bound
+                lim = c / np.maximum(nd, 1e-300)
+                t1 = np.minimum(t1, lim, out=lim if lim.shape == np.shape(t1) else None)
+            elif nd.size and nd.min() > 0.0:
+                lim = c / nd
+                t1 = np.minimum(t1, lim, out=lim if lim.shape == np.shape(t1) else None)
+            elif nd.size and nd.max() < 0.0:
+                lim = c / nd
+                t0 = np.maximum(t0, lim, out=lim if lim.shape == np.shape(t0) else None)
+            else:  # the masks have the shape of nd, often a row or a column of the rays
+                nd = np.where(nd == 0.0, 1e-300, nd)
+                lim = c / nd
+                t1 = np.minimum(t1, np.where(nd > 0.0, lim, np.inf))
+                t0 = np.maximum(t0, np.where(nd < 0.0, lim, -np.inf))
         return t0, t1
 
 
 def _quadratic(a, b, c0):
-    """Roots t0 <= t1 of a t^2 + 2 b t + c0 = 0 (a > 0); empty (t0 = t1) without real roots."""
-    disc = b * b - a * c0
-    sq = np.sqrt(np.maximum(disc, 0.0))
-    inv = 1.0 / np.where(a > 0, a, 1.0)
-    t0 = (-b - sq) * inv
-    t1 = np.where(disc > 0, (-b + sq) * inv, t0)
+    """Roots t0 <= t1 of a t^2 + 2 b t + c0 = 0, a > 0 (the caller's duty); empty (t0 = t1 =
+    -b / a) without real roots.
+
+    In place on one buffer per root: t0 = (b + sq) (-1 / a) and t1 = (b - sq) (-1 / a) are
+    (-b -/+ sq) / a bit for bit, and sq = 0 where the discriminant is not positive gives the
+    empty interval.
+    """
+    sq = _sqrt_disc(a, b, c0)
+    neg_inv = -1.0 / a
+    t0 = np.add(b, sq)
+    t0 *= neg_inv
+    t1 = np.subtract(b, sq, out=sq)
+    t1 *= neg_inv
     return t0, t1
 
 
+def _sqrt_disc(a, b, c0) -> np.ndarray:
+    """sqrt(max(b^2 - a c0, 0)), a new array of the shape of a and b broadcast together."""
+    disc = np.asarray(b * b)
+    if np.ndim(a) == 0 or np.shape(a) == disc.shape:
+        disc -= a * c0
+    else:
+        disc = disc - a * c0
+    return np.sqrt(np.maximum(disc, 0.0, out=disc), out=disc)
+
+
+def _root_gap(a, b, c0) -> np.ndarray:
+    """t1 - t0 = 2 sqrt(b^2 - a c0) / a of :func:`_quadratic` (0 without real roots), a > 0."""
+    gap = _sqrt_disc(a, b, c0)
+    gap /= a
+    gap *= 2.0
+    return gap
+
+
 def _dot(e, dx, dy, dz):
-    """e . (dx, dy, dz), skipping zero components (keeps broadcast shapes small)."""
-    out = 0.0
+    """e . (dx, dy, dz), zero components skipped; the z and x terms are summed before the y
+    term, so that on a grid of rays (dx a row, dy a column, dz a number) one addition is
+    full-size."""
+    out = e[2] * dz if e[2] != 0.0 else 0.0
     if e[0] != 0.0:
         out = out + e[0] * dx
     if e[1] != 0.0:
         out = out + e[1] * dy
-    if e[2] != 0.0:
-        out = out + e[2] * dz
     return np.asarray(out, dtype=float)
+
+
+def _quad(m, dx, dy, dz):
+    """d^T m d for d = (dx, dy, dz) and a symmetric 3 x 3 ``m`` (nested lists of numbers).
+
+    Grouped like :func:`_dot`: the z and x terms, then the y terms, then the x y term, so that
+    on a grid of rays it takes one or three full-size operations.
+    """
+    (mxx, mxy, mxz), (_, myy, myz), (_, _, mzz) = m
+    out = mzz * dz * dz
+    if mxx != 0.0 or mxz != 0.0:
+        out = out + (mxx * dx + 2.0 * mxz * dz) * dx
+    if myy != 0.0 or myz != 0.0:
+        out = out + (myy * dy + 2.0 * myz * dz) * dy
+    if mxy != 0.0:
+        cross = 2.0 * mxy * dx * dy
+        if np.ndim(dz) == 0:  # cross has the full size
+            cross += out
+            out = cross
+        else:
+            out = out + cross
+    return np.asarray(out, dtype=float)
+
+
+def _quadric_form(w: np.ndarray, q: np.ndarray) -> tuple:
+    """(m, p, c0) of an ellipsoid |w (x - centre)| = 1 (w: 3 x 3) seen from the source o.
+
+    With q = w (o - centre), a ray o + t d meets the surface where a t^2 + 2 b t + c0 = 0,
+    a = d^T m d (m = w^T w), b = p . d (p = w^T q) and c0 = |q|^2 - 1 (:func:`_quadric`).
+    As a quadratic form of d, a loses relative precision where it is small, which only a
+    degenerate quadric (a cylinder seen along its axis) has: the cylinder keeps w d.
+    """
+    return (w.T @ w).tolist(), (w.T @ q).tolist(), float(q @ q) - 1.0
+
+
+def _quadric(form: tuple, dx, dy, dz):
+    """Coefficients (a, b, c0) of a t^2 + 2 b t + c0 = 0 of the rays (dx, dy, dz) for a
+    :func:`_quadric_form`."""
+    m, p, c0 = form
+    return _quad(m, dx, dy, dz), _dot(p, dx, dy, dz), c0
+
+
+@functools.lru_cache(maxsize=8192)
+def _setup_cached(shape: Shape, o: Vec):
+    return shape._setup(o)
+
+
+def _setup(shape: Shape, o) -> tuple:
+    """``shape._setup(o)``: the numbers of its ray intersections that depend on the source
+    position ``o`` [mm] alone, cached (computed once per shape and source-skin distance)."""
+    return _setup_cached(shape, (float(o[0]), float(o[1]), float(o[2])))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -268,15 +377,17 @@ class Box(Shape):
         object.__setattr__(self, "size_mm", _vec("size_mm", self.size_mm, positive=True))
         object.__setattr__(self, "axes", _axes("axes", self.axes))
 
-    def _interval(self, o, dx, dy, dz):
+    def _setup(self, o):
         u = _axes_matrix(self.axes)
-        q = np.asarray(o, dtype=float) - np.asarray(self.center_mm)
+        q = u @ (np.asarray(o, dtype=float) - np.asarray(self.center_mm))
+        return tuple((u[i].tolist(), float(q[i]), self.size_mm[i] / 2.0) for i in range(3))
+
+    def _interval(self, o, dx, dy, dz):
         lo, hi = -np.inf, np.inf
-        for i in range(3):
-            qi = u[i] @ q
-            di = _dot(u[i], dx, dy, dz)
-            di = np.where(di == 0.0, 1e-300, di)
-            h = self.size_mm[i] / 2.0
+        for ui, qi, h in _setup(self, o):  # the slab |u_i . (p - centre)| <= h of each axis
+            di = _dot(ui, dx, dy, dz)
+            if not di.all():
+                di = np.where(di == 0.0, 1e-300, di)
             ta, tb = (-h - qi) / di, (h - qi) / di
             lo = np.maximum(lo, np.minimum(ta, tb))
             hi = np.minimum(hi, np.maximum(ta, tb))
@@ -313,14 +424,15 @@ class Ellipsoid(Shape):
         )
         object.__setattr__(self, "axes", _axes("axes", self.axes))
 
+    def _setup(self, o):
+        w = _axes_matrix(self.axes) / np.asarray(self.semi_axes_mm)[:, None]
+        return _quadric_form(w, w @ (np.asarray(o, dtype=float) - np.asarray(self.center_mm)))
+
     def _interval(self, o, dx, dy, dz):
-        u = _axes_matrix(self.axes) / np.asarray(self.semi_axes_mm)[:, None]
-        q = u @ (np.asarray(o, dtype=float) - np.asarray(self.center_mm))
-        d = [_dot(u[i], dx, dy, dz) for i in range(3)]
-        a = d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
-        b = q[0] * d[0] + q[1] * d[1] + q[2] * d[2]
-        c0 = float(q @ q) - 1.0
-        return _quadratic(a, b, c0)
+        return _quadratic(*_quadric(_setup(self, o), dx, dy, dz))
+
+    def _length(self, o, dx, dy, dz):
+        return _root_gap(*_quadric(_setup(self, o), dx, dy, dz))
 
     def _inside(self, p):
         u = _axes_matrix(self.axes) / np.asarray(self.semi_axes_mm)[:, None]
@@ -349,12 +461,15 @@ class Sphere(Shape):
         object.__setattr__(self, "center_mm", _vec("center_mm", self.center_mm))
         object.__setattr__(self, "radius_mm", _pos("radius_mm", self.radius_mm))
 
-    def _interval(self, o, dx, dy, dz):
+    def _setup(self, o):
         q = np.asarray(o, dtype=float) - np.asarray(self.center_mm)
-        a = dx * dx + dy * dy + dz * dz
-        b = q[0] * dx + q[1] * dy + q[2] * dz
-        c0 = float(q @ q) - self.radius_mm**2
-        return _quadratic(a, b, c0)
+        return _IDENTITY, q.tolist(), float(q @ q) - self.radius_mm**2
+
+    def _interval(self, o, dx, dy, dz):
+        return _quadratic(*_quadric(_setup(self, o), dx, dy, dz))
+
+    def _length(self, o, dx, dy, dz):
+        return _root_gap(*_quadric(_setup(self, o), dx, dy, dz))
 
     def _inside(self, p):
         return np.sum((p - np.asarray(self.center_mm)) ** 2, axis=1) <= self.radius_mm**2
@@ -409,30 +524,55 @@ class Cylinder(Shape):
         return _cyl_frame(self.start_mm, self.end_mm, self.ref)
 
     def _interval(self, o, dx, dy, dz):
+        return self._solve(o, dx, dy, dz, False)
+
+    def _length(self, o, dx, dy, dz):
+        return self._solve(o, dx, dy, dz, True)
+
+    def _setup(self, o):
         u, e1, e2 = self.frame()
         q = np.asarray(o, dtype=float) - np.asarray(self.start_mm)
-        r1, r2 = self.radius_mm, self.radius2_mm
-        q1, q2 = (e1 @ q) / r1, (e2 @ q) / r2
-        d1 = _dot(e1, dx, dy, dz) / r1
-        d2 = _dot(e2, dx, dy, dz) / r2
+        w1, w2 = e1 / self.radius_mm, e2 / self.radius2_mm
+        q1, q2 = float(w1 @ q), float(w2 @ q)
+        c0 = q1 * q1 + q2 * q2 - 1.0
+        return w1.tolist(), w2.tolist(), q1, q2, c0, u.tolist(), float(u @ q), self.length_mm
+
+    def _solve(self, o, dx, dy, dz, length: bool):
+        """(t_in, t_out), or with ``length`` t_out - t_in (0 where missed)."""
+        w1, w2, q1, q2, c0, u, s0, s1 = _setup(self, o)
+        # the section in its own coordinates (not the quadratic form of d: a stays accurate
+        # for rays along the axis)
+        d1, d2 = _dot(w1, dx, dy, dz), _dot(w2, dx, dy, dz)
         a = d1 * d1 + d2 * d2
         b = q1 * d1 + q2 * d2
-        c0 = q1 * q1 + q2 * q2 - 1.0
-        t0, t1 = _quadratic(a, b, c0)
-        # ray parallel to the axis: inside the section for all t, or never
-        par = a <= 1e-24
-        if np.any(par):
+        # the flat ends: the axial coordinate s0 + t sd must stay in [0, s1] ...
+        sd = _dot(u, dx, dy, dz)
+        # ... as it does for t in [0, 1] on every ray (s is linear in t) when the ends lie
+        # beyond source and receptor
+        sd_lo, sd_hi = (float(sd.min()), float(sd.max())) if sd.size else (0.0, 0.0)
+        capped = not (sd.size and 0.0 <= s0 <= s1 and sd_lo >= -s0 and sd_hi <= s1 - s0)
+        parallel = a.size and a.min() <= 1e-24  # a ray along the axis
+        if length and not (capped or parallel):
+            return _root_gap(a, b, c0)
+        if parallel:  # inside the section for all t, or never
+            par = a <= 1e-24
+            t0, t1 = _quadratic(np.where(par, 1.0, a), b, c0)
             inside = c0 <= 0.0
             t0 = np.where(par, -np.inf if inside else 0.0, t0)
             t1 = np.where(par, np.inf if inside else 0.0, t1)
-        s0 = float(u @ q)
-        sd = _dot(u, dx, dy, dz)
-        sd = np.where(sd == 0.0, 1e-300, sd)
-        ta, tb = (0.0 - s0) / sd, (self.length_mm - s0) / sd
-        lo, hi = np.minimum(ta, tb), np.maximum(ta, tb)
-        if np.all(lo <= 0.0) and np.all(hi >= 1.0):  # the ends lie beyond source and receptor
-            return t0, t1
-        return np.maximum(t0, lo), np.minimum(t1, hi)
+        else:
+            t0, t1 = _quadratic(a, b, c0)
+        if capped and (sd_lo > 0.0 or sd_hi < 0.0):  # the ends in the same order on all rays
+            ta, tb = (0.0 - s0) / sd, (s1 - s0) / sd
+            lo, hi = (ta, tb) if sd_lo > 0.0 else (tb, ta)
+            own = lo.shape == np.shape(t0) == np.shape(t1)  # write to lo and hi
+            t0 = np.maximum(t0, lo, out=lo if own else None)
+            t1 = np.minimum(t1, hi, out=hi if own else None)
+        elif capped:
+            sd = np.where(sd == 0.0, 1e-300, sd)
+            ta, tb = (0.0 - s0) / sd, (s1 - s0) / sd
+            t0, t1 = np.maximum(t0, np.minimum(ta, tb)), np.minimum(t1, np.maximum(ta, tb))
+        return np.maximum(t1 - t0, 0.0) if length else (t0, t1)
 
     def _inside(self, p):
         u, e1, e2 = self.frame()
@@ -465,16 +605,25 @@ class Needle(Cylinder):
 
 @functools.lru_cache(maxsize=4096)
 def _cyl_frame(p0: Vec, p1: Vec, ref: Vec | None):
-    u = _unit(np.subtract(p1, p0))
+    # in plain floats: numpy's overhead on 3-vectors is most of the time of a new cylinder
+    u = _unit3([b - a for a, b in zip(p0, p1, strict=True)])
     if ref is None:
-        trial = np.eye(3)[int(np.argmin(np.abs(u)))]
+        i = min(range(3), key=lambda k: abs(u[k]))
+        trial = [float(k == i) for k in range(3)]
     else:
-        trial = np.asarray(ref, dtype=float)
-    e1 = _unit(trial - (trial @ u) * u)
-    e2 = np.cross(u, e1)
-    for a in (u, e1, e2):
+        trial = [float(c) for c in ref]
+    tu = trial[0] * u[0] + trial[1] * u[1] + trial[2] * u[2]
+    e1 = _unit3([trial[k] - tu * u[k] for k in range(3)])
+    e2 = [u[1] * e1[2] - u[2] * e1[1], u[2] * e1[0] - u[0] * e1[2], u[0] * e1[1] - u[1] * e1[0]]
+    out = tuple(np.array(a) for a in (u, e1, e2))
+    for a in out:
         a.setflags(write=False)
-    return u, e1, e2
+    return out
+
+
+def _unit3(v: list) -> list:
+    n = math.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2])
+    return [c / n for c in v]
 
 
 def needle_shapes(
