@@ -50,6 +50,7 @@ from sim.projection.lut import (
     _SPARSE_MAX_FRACTION,
     Lut,
     _build,
+    _cell_outputs,
     _hardened_weights,
     _parallel,
     _round_support,
@@ -255,21 +256,7 @@ def _evaluate(
             n = e - s
             idx = cells.idx[s:e]
             fr = [f[s:e] for f in cells.frac]
-            gg, gv, t = g[:n], gv_all[:n], t_all[:n]
-            for k in range(k_out):
-                r = out[k, s:e]
-                np.take(packed[k], idx, out=gg)
-                if n_dense == 1:
-                    np.multiply(gv[:, 1], fr[0], out=r)
-                    r += gv[:, 0]
-                else:  # log out = c0 + c1 f1 + f0 (c2 + c3 f1)
-                    np.multiply(gv[:, 3], fr[1], out=t)
-                    t += gv[:, 2]
-                    t *= fr[0]
-                    np.multiply(gv[:, 1], fr[1], out=r)
-                    r += gv[:, 0]
-                    r += t
-                np.exp(r, out=r)
+            _cell_outputs(out[:, s:e], packed, idx, fr, g[:n], gv_all[:n], t_all[:n])
 
     _parallel(work, n_pix)
     if cells.sparse is not None and cells.sparse.size:

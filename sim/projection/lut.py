@@ -337,21 +337,7 @@ class Lut:
                     idx += ibuf[1][:n]
                 gg = g[:n]
                 gv = gf[:n]
-                t = tmp[:n]
-                for k in range(out.shape[0]):
-                    r = out[k, s:e]
-                    np.take(cells[k], idx, out=gg)
-                    if n_dense == 1:
-                        np.multiply(gv[:, 1], fr[0], out=r)
-                        r += gv[:, 0]
-                    else:
-                        np.multiply(gv[:, 3], fr[1], out=t)
-                        t += gv[:, 2]
-                        t *= fr[0]
-                        np.multiply(gv[:, 1], fr[1], out=r)
-                        r += gv[:, 0]
-                        r += t
-                    np.exp(r, out=r)
+                _cell_outputs(out[:, s:e], cells, idx, fr, gg, gv, tmp[:n])
 
         _parallel(work, n_pix)
 
@@ -420,6 +406,26 @@ class Lut:
             [flat[m][idx].astype(np.float64) - self.min_path_mm[m] for m in mats], axis=1
         )
         return _exact_sum(lengths, self.mu_per_mm[rows], self.weighted_fluence)
+
+
+def _cell_outputs(out, cells, idx, fr, gg, gv, t) -> None:
+    """Per output k: gather the packed cells at ``idx`` into ``gg`` (``gv`` its float32
+    view), evaluate log out = c0 + c1 f1 + f0 (c2 + c3 f1) (1-D: c0 + c1 f0) into ``out[k]``
+    with the cell fractions ``fr`` (``t`` scratch), and exponentiate."""
+    for k in range(out.shape[0]):
+        r = out[k]
+        np.take(cells[k], idx, out=gg)
+        if len(fr) == 1:
+            np.multiply(gv[:, 1], fr[0], out=r)
+            r += gv[:, 0]
+        else:
+            np.multiply(gv[:, 3], fr[1], out=t)
+            t += gv[:, 2]
+            t *= fr[0]
+            np.multiply(gv[:, 1], fr[1], out=r)
+            r += gv[:, 0]
+            r += t
+        np.exp(r, out=r)
 
 
 _POOL: concurrent.futures.ThreadPoolExecutor | None = None
