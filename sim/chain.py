@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -34,20 +36,73 @@ ABC_PROBE_PX = 96
 """Image side used by ABC to measure the receptor dose in its sensing region [px]."""
 
 
+class ScaledMaps(Mapping):
+    """Receptor maps of which some are sums of scalars times other maps, made on first use.
+
+    ``arrays`` holds the maps computed in full; ``terms[k]`` a tuple of ``(map, factor)``
+    pairs with ``self[k] = sum(factor * map)``. A derived map costs nothing until it is read
+    (the chain needs most of them only as region means: :meth:`region_mean`); once read it is
+    kept. Thread-safe: each derived map is made once.
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], terms: dict[str, tuple] | None = None):
+        self._arrays = dict(arrays)
+        self._terms = dict(terms or {})
+        self._order = tuple(dict.fromkeys([*self._arrays, *self._terms]))
+        self._lock = threading.Lock()
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        a = self._arrays.get(key)
+        if a is not None:
+            return a
+        if key not in self._terms:
+            raise KeyError(key)
+        with self._lock:
+            a = self._arrays.get(key)
+            if a is None:
+                a = _combine(self._terms[key], ...)
+                self._arrays[key] = a
+        return a
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._order)
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def region_mean(self, key: str, region: Any) -> float:
+        """Mean of map ``key`` over ``region`` (an index), without making a derived map."""
+        if key in self._arrays or key not in self._terms:
+            return float(np.mean(self[key][region]))
+        return float(np.mean(_combine(self._terms[key], region)))
+
+
+def _combine(terms: tuple, region: Any) -> np.ndarray:
+    """``sum(factor * map[region])`` of ``(map, factor)`` terms, float32."""
+    (m0, f0), *rest = terms
+    out = np.multiply(m0[region], np.float32(f0))
+    tmp = None
+    for m, f in rest:
+        tmp = np.multiply(m[region], np.float32(f), out=tmp)
+        out += tmp
+    return out
+
+
 @dataclass(frozen=True)
 class Expected:
     """Noise-free frame: spectra, maps at the receptor per frame, and chain figures.
 
     Maps are per mm^2 per frame at the receptor, keyed by the receptor's energy weights
     (``quanta``, ``kerma_uGy``, ``abs_quanta``, ``abs_energy_keV``, ``abs_energy2_keV2``);
-    ``after_grid[k] = grid_tp[k] * primary[k] + grid_ts[k] * scatter[k]``.
+    ``after_grid[k] = grid_tp[k] * primary[k] + grid_ts[k] * scatter[k]``. The maps needed
+    only as region means are :class:`ScaledMaps` entries made on first use.
     """
 
     spectra: dict[str, Spectrum]
     paths: dict[str, np.ndarray]
-    primary: dict[str, np.ndarray]
-    scatter: dict[str, np.ndarray]
-    after_grid: dict[str, np.ndarray]
+    primary: ScaledMaps
+    scatter: ScaledMaps
+    after_grid: ScaledMaps
     field_mask: np.ndarray
     rois: dict[str, np.ndarray]
     figures: dict[str, float]
@@ -344,28 +399,31 @@ def _expected(
     centre = rois["center"]
     exit_spec = projection.transmitted_spectrum(at_patient, sc_.centre_paths_mm)
     imaged = {k: w for k, w in weights.items() if k not in PER_PHOTON_KEYS}
-    primary = projection.integrate(at_patient, sc_.checked_paths, imaged, g.sid_cm)
-    for v in primary.values():  # fresh maps: the field edge applied in place
+    projected = projection.integrate(at_patient, sc_.checked_paths, imaged, g.sid_cm)
+    for v in projected.values():  # fresh maps: the field edge applied in place
         v *= mask
-    for k in PER_PHOTON_KEYS:
-        primary[k] = primary["quanta"] * np.float32(_per_photon(exit_spec.fluence, weights, k))
+    p_quanta = projected["quanta"]
+    per_photon = {k: _per_photon(exit_spec.fluence, weights, k) for k in PER_PHOTON_KEYS}
+    primary = ScaledMaps(projected, {k: ((p_quanta, f),) for k, f in per_photon.items()})
 
     if scatter_knobs.enabled:
         water_eq = scatter_mod.water_equivalent(
             _coarse_paths(g_knobs, patient, image_px), at_patient
         )
-        full = {k: primary[k] for k in FULL_RES_KEYS}
+        full = {k: projected[k] for k in FULL_RES_KEYS}
         sc = scatter_mod.scatter_estimate(
             full, water_eq, g, det, at_patient, mask, weights={k: weights[k] for k in full}
         )
         spr, scatter_spec = sc.spr, sc.scatter_spectrum
-        scatter_maps = dict(sc.maps)
+        s_full = dict(sc.maps)
         ss = np.asarray(scatter_spec, dtype=np.float64)
-        for k in weights.keys() - full.keys():  # per scattered photon, at the scatter spectrum
-            scatter_maps[k] = sc.maps["quanta"] * np.float32(_per_photon(ss, weights, k))
+        s_per_photon = {k: _per_photon(ss, weights, k) for k in weights.keys() - full.keys()}
     else:
-        scatter_maps = {k: np.zeros_like(v) for k, v in primary.items()}
+        s_full = {"quanta": np.zeros_like(p_quanta)}
         spr, scatter_spec = 0.0, None
+        s_per_photon = {k: 0.0 for k in weights.keys() - s_full.keys()}
+    s_quanta = s_full["quanta"]
+    scatter_maps = ScaledMaps(s_full, {k: ((s_quanta, f),) for k, f in s_per_photon.items()})
 
     gt = grid_mod.grid_transmission(grid_knobs, e_keV)
     gf = grid_mod.grid_figures(gt, exit_spec, spr, scatter_spectrum=scatter_spec)
@@ -376,14 +434,16 @@ def _expected(
     tp = {k: _weighted_mean(gt.tp_E, exit_spec.fluence, w) for k, w in weights.items()}
     ts_fluence = np.asarray(ts_spec, dtype=np.float64)
     ts = {k: _weighted_mean(gt.ts_E, ts_fluence, w) for k, w in weights.items()}
-    after, tmp = {}, None
-    for k in weights:  # tp * primary + ts * scatter, with one scratch map for all the keys
-        a = np.multiply(primary[k], np.float32(tp[k]))
-        tmp = np.multiply(scatter_maps[k], np.float32(ts[k]), out=tmp)
-        a += tmp
-        after[k] = a
+    # tp * primary + ts * scatter, each as its full maps or the quanta maps times a factor
+    terms = {}
+    for k in weights:
+        p_term = (projected[k], tp[k]) if k in projected else (p_quanta, tp[k] * per_photon[k])
+        s_term = (s_full[k], ts[k]) if k in s_full else (s_quanta, ts[k] * s_per_photon[k])
+        terms[k] = (p_term, s_term)
+    after = {k: _combine(terms[k], ...) for k in projected}
     g_focal = dataclasses.replace(g, focal_spot_mm=focal_mm)
     after = focal_spot_blur(after, g_focal, det.pixel_mm, in_place=True)  # maps made here
+    after = ScaledMaps(after, {k: t for k, t in terms.items() if k not in after})
     flat = rx.gain_reference(open_field_signal(at_patient, rx, grid_knobs, g_knobs.sid_cm, det))
     detector_expected = receptor.expected_signal(after, rx, det)
     figures = {
@@ -393,7 +453,7 @@ def _expected(
         "grid_ts": float(gf["ts"]),
         "bucky_factor": float(gf["bucky_factor"]),
         "contrast_improvement": float(gf["contrast_improvement"]),
-        "receptor_nGy_per_frame": float(np.mean(after["kerma_uGy"][centre]) * NGY_PER_UGY),
+        "receptor_nGy_per_frame": after.region_mean("kerma_uGy", centre) * NGY_PER_UGY,
     }
     absorbed_spec = dataclasses.replace(
         exit_spec, fluence=exit_spec.fluence * weights["abs_quanta"] * gt.tp_E

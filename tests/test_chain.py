@@ -261,3 +261,26 @@ def test_the_focal_spot_knob_blurs_the_image_and_the_run():
         for f in (0.3, 1.2)
     ]
     assert not np.array_equal(runs[0].stages["last_expected"], runs[1].stages["last_expected"])
+
+
+def test_maps_made_on_first_use_equal_their_terms_and_region_means_match():
+    """ScaledMaps: a derived map is the sum of its terms; its region mean needs no full map."""
+    p = sim.Params().replace(**{"run.image_px": 64, "abc.enabled": False})
+    e = chain.expected_frame(p, sim.params.technique_from(p))
+    c = e.rois["center"]
+    for maps in (e.primary, e.scatter, e.after_grid):
+        assert set(maps) == {
+            "quanta",
+            "kerma_uGy",
+            "abs_quanta",
+            "abs_energy_keV",
+            "abs_energy2_keV2",
+        }
+        mean = maps.region_mean("kerma_uGy", c)  # before the map exists
+        assert mean == pytest.approx(float(np.mean(maps["kerma_uGy"][c])), rel=1e-6)
+        assert mean > 0.0
+    tp, ts = e.grid_tp["kerma_uGy"], e.grid_ts["kerma_uGy"]
+    sum_ = tp * e.primary["kerma_uGy"] + ts * e.scatter["kerma_uGy"]
+    np.testing.assert_allclose(e.after_grid["kerma_uGy"], sum_, rtol=1e-5)
+    with pytest.raises(KeyError):
+        e.after_grid["no such map"]

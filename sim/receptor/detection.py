@@ -14,6 +14,7 @@ Sources: the package docstring (:mod:`sim.receptor`).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,29 +73,50 @@ class Detected:
     kind: str
 
 
-_REQUIRED_MAPS = ("quanta", "abs_quanta", "abs_energy_keV", "abs_energy2_keV2")
+_IMAGE_MAPS = ("abs_energy_keV", "abs_energy2_keV2")
+"""Maps used as images: the absorbed energy (signal) and its second moment (noise)."""
+_REGION_MAPS = ("quanta", "abs_quanta")
+"""Maps used only as their means over the central region (DQE(0) at the dose there)."""
+_REQUIRED_MAPS = (*_REGION_MAPS, *_IMAGE_MAPS)
 
 
-def _check_maps(maps: Any) -> dict[str, np.ndarray]:
-    if not isinstance(maps, dict):
+def _check_maps(maps: Any) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """The image maps, checked, and the central-region mean of every map.
+
+    A mapping with a ``region_mean(key, region)`` method (:class:`sim.chain.ScaledMaps`)
+    gives the means of the region-only maps without making them in full.
+    """
+    if not isinstance(maps, Mapping):
         raise ValueError(f"maps must be a dict of images, got {type(maps).__name__}")
     missing = [k for k in _REQUIRED_MAPS if k not in maps]
     if missing:
         raise ValueError(f"maps lacks {missing}: expected the keys of receptor_weights()")
-    out = {}
-    shape = None
-    for k in _REQUIRED_MAPS:
-        a = np.asarray(maps[k], dtype=np.float32)
-        if a.ndim != 2:
-            raise ValueError(f"maps[{k!r}] must be 2-D, got shape {a.shape}")
-        if shape is not None and a.shape != shape:
-            raise ValueError(f"maps[{k!r}] has shape {a.shape}, expected {shape}")
+    images, shape = {}, None
+    for k in _IMAGE_MAPS:
+        a = _checked_map(k, maps[k], shape)
         shape = a.shape
         lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
         if not (np.isfinite(lo) and np.isfinite(hi)) or lo < -1e-6 * max(hi, 0.0):
             raise ValueError(f"maps[{k!r}] must be finite and >= 0 (per mm^2 per frame)")
-        out[k] = np.maximum(a, 0.0) if lo < 0.0 else a  # round-off below 0 clipped
-    return out
+        images[k] = np.maximum(a, 0.0) if lo < 0.0 else a  # round-off below 0 clipped
+    c = centre(shape)
+    means = {k: float(np.mean(a[c])) for k, a in images.items()}
+    region_mean = getattr(maps, "region_mean", None)
+    for k in _REGION_MAPS:
+        v = region_mean(k, c) if region_mean else float(np.mean(_checked_map(k, maps[k], shape)[c]))
+        if not (math.isfinite(v) and v >= 0.0):
+            raise ValueError(f"maps[{k!r}] must be finite and >= 0 (per mm^2 per frame)")
+        means[k] = v
+    return images, means
+
+
+def _checked_map(key: str, value: Any, shape: tuple[int, int] | None) -> np.ndarray:
+    a = np.asarray(value, dtype=np.float32)
+    if a.ndim != 2:
+        raise ValueError(f"maps[{key!r}] must be 2-D, got shape {a.shape}")
+    if shape is not None and a.shape != shape:
+        raise ValueError(f"maps[{key!r}] has shape {a.shape}, expected {shape}")
+    return a
 
 
 def _pixel_mm_of(grid: Any, shape: tuple[int, int]) -> float:
@@ -124,14 +146,10 @@ def _noise_source(receptor: Any, rng: Any) -> tuple[bool, Any]:
     return noise, rng
 
 
-def _figures(rx: Receptor, m: dict[str, np.ndarray], shape: tuple[int, int]) -> dict:
+def _figures(rx: Receptor, means: dict[str, float]) -> dict:
     """DQE(0) and its factors at the dose of the central region of the maps."""
-    c = centre(shape)
     return rx.dqe_from_moments(
-        float(np.mean(m["quanta"][c])),
-        float(np.mean(m["abs_quanta"][c])),
-        float(np.mean(m["abs_energy_keV"][c])),
-        float(np.mean(m["abs_energy2_keV2"][c])),
+        means["quanta"], means["abs_quanta"], means["abs_energy_keV"], means["abs_energy2_keV2"]
     )
 
 
@@ -199,7 +217,7 @@ def detect(
     Jaffray (1999); Seibert et al. (1985); Boone et al. (1991) — see the package docstring.
     """
     rx = as_receptor(receptor)
-    m = _check_maps(maps)
+    m, means = _check_maps(maps)
     shape = m["abs_energy_keV"].shape
     pixel_mm = _pixel_mm_of(grid, shape)
     area = pixel_mm**2
@@ -226,7 +244,7 @@ def detect(
         rx,
         np.ascontiguousarray(signal, dtype=np.float32),
         np.ascontiguousarray(expected, dtype=np.float32),
-        _figures(rx, m, shape),
+        _figures(rx, means),
         pixel_mm,
     )
 
@@ -309,7 +327,7 @@ def noise_model(
     As :func:`detect` (Swank 1973; Cunningham 2000; Siewerdsen & Jaffray 1999).
     """
     rx = as_receptor(receptor)
-    m = _check_maps(maps)
+    m, means = _check_maps(maps)
     shape = m["abs_energy_keV"].shape
     pixel_mm = _pixel_mm_of(grid, shape)
     area = pixel_mm**2
@@ -331,7 +349,7 @@ def noise_model(
         gain = rx.noise_gain(shape, pixel_mm)
         sd = np.sqrt(m2, dtype=np.float32)
         add_sd = rx.additive_sigma_keV * math.sqrt(area / native**2)
-    det = _detected(rx, expected, expected, _figures(rx, m, shape), pixel_mm)
+    det = _detected(rx, expected, expected, _figures(rx, means), pixel_mm)
     return NoiseModel(det, sd, gain, float(add_sd), (pixel_mm, a, sigma_mm, w))
 
 
@@ -397,7 +415,7 @@ def expected_signal(maps: dict[str, Any], receptor: Any, grid: Any) -> np.ndarra
     As :func:`detect`.
     """
     rx = as_receptor(receptor)
-    if not isinstance(maps, dict) or "abs_energy_keV" not in maps:
+    if not isinstance(maps, Mapping) or "abs_energy_keV" not in maps:
         raise ValueError("maps must be a dict with an 'abs_energy_keV' image")
     e = np.asarray(maps["abs_energy_keV"], dtype=np.float32)
     if e.ndim != 2 or not np.all(np.isfinite(e)):
