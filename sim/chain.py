@@ -123,8 +123,12 @@ class Scene:
     field_mask: np.ndarray
     rois: dict[str, np.ndarray]
     checked_paths: projection.PathMaps
+    """The path maps inside ``field_box``, ready for :func:`sim.projection.integrate`."""
     centre_paths_mm: dict[str, float]
     """Mean path of each material over the central region [mm]."""
+    field_box: tuple[slice, slice]
+    """Rows and columns holding every pixel the collimated field reaches (the primary is zero
+    outside, so only these are projected)."""
 
 
 @dataclass(frozen=True)
@@ -267,8 +271,18 @@ def scene(g_knobs, patient, image_px: int) -> Scene:
     paths = phantoms.path_lengths(phantom, g, det)
     rois = phantoms.roi_masks(phantom, g, det)
     centre = {m: float(np.mean(v[rois["center"]])) for m, v in paths.items()}
-    checked = projection.prepare_paths(paths)
-    return Scene(g, det, phantom, paths, geo.field_mask(g, det), rois, checked, centre)
+    mask = geo.field_mask(g, det)
+    box = _box_of(mask > 0.0)
+    checked = projection.prepare_paths({m: v[box] for m, v in paths.items()})
+    return Scene(g, det, phantom, paths, mask, rois, checked, centre, box)
+
+
+def _box_of(inside: np.ndarray) -> tuple[slice, slice]:
+    """The smallest rows x columns box holding every True pixel (one pixel if none)."""
+    rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
+    if rows.size == 0:
+        return slice(0, 1), slice(0, 1)
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
 
 @lru_cache(maxsize=8)
@@ -399,9 +413,12 @@ def _expected(
     centre = rois["center"]
     exit_spec = projection.transmitted_spectrum(at_patient, sc_.centre_paths_mm)
     imaged = {k: w for k, w in weights.items() if k not in PER_PHOTON_KEYS}
-    projected = projection.integrate(at_patient, sc_.checked_paths, imaged, g.sid_cm)
-    for v in projected.values():  # fresh maps: the field edge applied in place
-        v *= mask
+    box = sc_.field_box
+    projected = {}
+    for k, v in projection.integrate(at_patient, sc_.checked_paths, imaged, g.sid_cm).items():
+        v *= mask[box]  # the field edge
+        projected[k] = full = np.zeros(mask.shape, np.float32)  # no primary outside the field
+        full[box] = v
     p_quanta = projected["quanta"]
     per_photon = {k: _per_photon(exit_spec.fluence, weights, k) for k in PER_PHOTON_KEYS}
     primary = ScaledMaps(projected, {k: ((p_quanta, f),) for k, f in per_photon.items()})
