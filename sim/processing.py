@@ -223,9 +223,9 @@ def _to_log(a: np.ndarray, i0: float) -> np.ndarray:
     t = np.maximum(a, np.float32(LOG_FLOOR * i0))
     if i0 != 1.0:
         t *= np.float32(1.0 / i0)
-    out = np.log(t)
-    np.negative(out, out=out)
-    return out
+    np.log(t, out=t)
+    np.negative(t, out=t)
+    return t
 
 
 # --------------------------------------------------------------------------- blur, unsharp mask
@@ -415,13 +415,16 @@ def _unsharp(a: np.ndarray, strength: float, radius_px: float, m: np.ndarray | N
         sub_a, sub_m = a[::step, ::step], m[::step, ::step]
         inside = sub_m > 0.5
         ref = np.float32(sub_a[inside].mean()) if inside.any() else np.float32(0.0)
-        a0 = a - ref
+        a0 = np.subtract(a, ref, dtype=np.float32)
+        a0m = a0 * m
         # normalized convolution, the ratio taken at the coarse pyramid level (one up-sampling)
-        num, k = _blur_coarse(a0 * m, radius_px)
+        num, k = _blur_coarse(a0m, radius_px)
         den, _ = _mask_blur(m, radius_px)
         ratio = np.divide(num, den, out=np.zeros_like(num), where=den > MASK_SUPPORT_FLOOR)
-        hp = a0 - _to_fine(ratio, k, a.shape)
+        hp = np.subtract(a0, _to_fine(ratio, k, a.shape), out=a0m)  # a0m's buffer reused
         hp *= m
+        hp *= np.float32(strength)
+        return np.add(a, hp, out=hp, dtype=np.float32)
     out = a + np.float32(strength) * hp
     return out.astype(np.float32, copy=False)
 

@@ -223,9 +223,9 @@ def detect(
     area = pixel_mm**2
     noise, rng = _noise_source(receptor, rng)
 
-    mean = m["abs_energy_keV"] * np.float32(area)
     m2 = m["abs_energy2_keV2"] * np.float32(area) if noise else None
     if expected is None:
+        mean = m["abs_energy_keV"] * np.float32(area)
         signal, expected, w = rx.pipeline(mean, m2, pixel_mm, rng)
     else:
         signal = rx.noise_only(expected, m2, pixel_mm, rng)
@@ -235,10 +235,11 @@ def detect(
     sigma = rx.additive_sigma_keV
     if noise and sigma > 0.0:
         n_native = area / native**2
-        e_noise = standard_normal_f32(rng, shape) * np.float32(sigma * math.sqrt(n_native))
+        e_noise = standard_normal_f32(rng, shape)
+        e_noise *= np.float32(sigma * math.sqrt(n_native))
         if w > 0.0:
             e_noise = blur(e_noise[None], pixel_mm, 0.0, 0.0, w)[0]
-        signal = signal + e_noise
+        signal += e_noise  # a fresh array of this call
 
     return _detected(
         rx,

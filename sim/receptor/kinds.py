@@ -185,6 +185,8 @@ class Receptor(ABC):
     ) -> np.ndarray:
         """``expected`` plus the quantum noise taken through the (linear) receptor response.
 
+        ``m2`` is used as scratch space (overwritten).
+
         The operators of :meth:`pipeline` act on the noise alone: distortion of the variance,
         blur, and the linear part of :meth:`after_blur` (:meth:`scale_noise`).
         """
@@ -193,13 +195,14 @@ class Receptor(ABC):
             return expected.copy()
         w = aperture_extra_mm(self.native_pixel_mm, pixel_mm)
         a = self.phosphor_range_mm
-        m2 = self.distort_variance(m2)
-        noise = np.multiply(m2, np.float32(1.0 / OPTICAL_SWANK))
+        m2 = self.distort_variance(m2)  # overwritten below: the caller's scratch map
+        noise = np.multiply(m2, np.float32(1.0 / OPTICAL_SWANK), out=m2)
         np.sqrt(noise, out=noise)
         noise *= standard_normal_f32(rng, noise.shape)
         noise = blur(noise[None], pixel_mm, a, self.optics_sigma_mm, w)[0]
         noise = self.scale_noise(noise, pixel_mm)
-        return expected + noise
+        noise += expected  # noise is a fresh array of this call
+        return noise
 
     @abstractmethod
     def flat_field(self, energy_keV_per_mm2: float, n: int, pixel_mm: float) -> np.ndarray:
