@@ -733,13 +733,23 @@ class ScatterResult:
 
     maps: dict[str, np.ndarray]
     spr: float
-    spr_map: np.ndarray
     spr_by_key: dict[str, float]
     kernel: np.ndarray
     kernel_pixel_mm: float
     scatter_energy_factor: float
     water_eq_center_cm: float
     scatter_spectrum: np.ndarray
+    _spr_inputs: tuple[np.ndarray, np.ndarray, np.ndarray]
+    """(scatter quanta, primary quanta, field mask) from which ``spr_map`` is made."""
+
+    @functools.cached_property
+    def spr_map(self) -> np.ndarray:
+        """S/P of the photon fluence inside the field (0 outside), float32 [-]; made on first
+        use (the chain does not need it)."""
+        s, p, mask = self._spr_inputs
+        out = np.zeros(s.shape, dtype=np.float32)
+        np.divide(s, p, out=out, where=(mask > 0.5) & (p > 0.0))
+        return out
 
 
 @functools.lru_cache(maxsize=64)
@@ -886,9 +896,6 @@ def scatter_estimate(
         spr_by_key[key] = s / p if p > 0.0 else 0.0
     qkey = "quanta" if "quanta" in keys else keys[0]
     p_q = np.asarray(primary[qkey], dtype=np.float32)
-    inside = (mask > 0.5) & (p_q > 0.0)
-    spr_map = np.zeros(shape, dtype=np.float32)
-    np.divide(maps[qkey], p_q, out=spr_map, where=inside)
     if reduced is not None:
         t_centre = reduced.centre_cm
     else:
@@ -898,13 +905,13 @@ def scatter_estimate(
     return ScatterResult(
         maps=maps,
         spr=spr_by_key[qkey],
-        spr_map=spr_map,
         spr_by_key=spr_by_key,
         kernel=k_cells[len(k_cells) // 2][basis.shifted_index],
         kernel_pixel_mm=plan.cell_cm * MM_PER_CM,
         scatter_energy_factor=es / ep if ep > 0 else 1.0,
         water_eq_center_cm=t_centre,
         scatter_spectrum=scatter_spectrum(spectrum, min(t_centre, T_MAX_CM)),
+        _spr_inputs=(maps[qkey], p_q, mask),
     )
 
 

@@ -23,6 +23,16 @@ def hip():
     return sc, chain.receptor_of(p)
 
 
+_CHECKED: dict = {}
+
+
+def _checked(sc):
+    """The scene's whole path maps prepared once (the chain prepares only its field box)."""
+    if id(sc) not in _CHECKED:
+        _CHECKED[id(sc)] = projection.prepare_paths(sc.paths)
+    return _CHECKED[id(sc)]
+
+
 def _at_patient(kvp: float, cu_mm: float):
     return beam(kvp, 12.0, 2.5, cu_mm)[1].filtered(dose_mod.table_layers())
 
@@ -57,7 +67,7 @@ def test_fixed_layout_serves_the_fluoroscopy_range_within_its_accuracy(
     sc, rx = hip
     s = _at_patient(kvp, cu_mm)
     w = _weights(rx, s)
-    out, fixed = _project(s, sc.checked_paths, w, monkeypatch)
+    out, fixed = _project(s, _checked(sc), w, monkeypatch)
     assert fixed
     exact = exact_integrate(s, sc.paths, w, 100.0)
     for k in NAMES:
@@ -72,7 +82,7 @@ def test_a_spectrum_the_layout_does_not_suit_gets_its_own_table(hip, monkeypatch
     sc, rx = hip
     s = _at_patient(40, 0.0)
     w = _weights(rx, s)
-    out, fixed = _project(s, sc.checked_paths, w, monkeypatch)
+    out, fixed = _project(s, _checked(sc), w, monkeypatch)
     assert not fixed
     exact = exact_integrate(s, sc.paths, w, 100.0)
     live = exact["quanta"] > 1e-6 * exact["quanta"].max()
@@ -91,8 +101,8 @@ def test_results_do_not_depend_on_the_spectra_projected_before(hip):
     fresh = projection.integrate(s, projection.prepare_paths(sc.paths), w, 100.0)
     for kvp in (71.3, 93.7, 64.2):
         other = _at_patient(kvp, 0.3)
-        projection.integrate(other, sc.checked_paths, _weights(rx, other), 100.0)
-    again = projection.integrate(s, sc.checked_paths, w, 100.0)
+        projection.integrate(other, _checked(sc), _weights(rx, other), 100.0)
+    again = projection.integrate(s, _checked(sc), w, 100.0)
     for k in NAMES:
         assert np.array_equal(fresh[k], again[k]), k
 
@@ -104,7 +114,7 @@ def test_checked_paths_give_the_mapping_result(hip):
     s = _at_patient(85, 0.1)
     w = _weights(rx, s)
     a = projection.integrate(s, sc.paths, w, 120.0)
-    b = projection.integrate(s, sc.checked_paths, w, 120.0)
+    b = projection.integrate(s, _checked(sc), w, 120.0)
     for k in NAMES:
         assert np.allclose(a[k], b[k], rtol=3e-3, atol=0.0), k
 

@@ -34,7 +34,7 @@ def _hip(image_px: int, field_cm: float | None = None, field_shape: str = "squar
 def _primary(sc_, spectrum):
     e = np.asarray(spectrum.energy_keV, dtype=float)
     w = {"quanta": np.ones_like(e), "energy": e}
-    prim = projection.integrate(spectrum, sc_.checked_paths, w, sc_.geometry.sid_cm)
+    prim = projection.integrate(spectrum, sc_.paths, w, sc_.geometry.sid_cm)
     return {k: v * sc_.field_mask for k, v in prim.items()}, {"energy": e}
 
 
