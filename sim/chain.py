@@ -457,7 +457,11 @@ def _expected(
         p_term = (projected[k], tp[k]) if k in projected else (p_quanta, tp[k] * per_photon[k])
         s_term = (s_full[k], ts[k]) if k in s_full else (s_quanta, ts[k] * s_per_photon[k])
         terms[k] = (p_term, s_term)
-    after = {k: _combine(terms[k], ...) for k in projected}
+    after = {}
+    for k in projected:  # the scatter term everywhere, the primary's only in the field box
+        (p_map, p_f), (s_map, s_f) = terms[k]
+        after[k] = a = np.multiply(s_map, np.float32(s_f))
+        a[box] += np.multiply(p_map[box], np.float32(p_f))
     g_focal = dataclasses.replace(g, focal_spot_mm=focal_mm)
     after = focal_spot_blur(after, g_focal, det.pixel_mm, in_place=True)  # maps made here
     after = ScaledMaps(after, {k: t for k, t in terms.items() if k not in after})

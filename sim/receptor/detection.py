@@ -422,8 +422,12 @@ def expected_signal(maps: dict[str, Any], receptor: Any, grid: Any) -> np.ndarra
     if e.ndim != 2 or not np.all(np.isfinite(e)):
         raise ValueError("maps['abs_energy_keV'] must be a finite 2-D image")
     pixel_mm = _pixel_mm_of(grid, e.shape)
-    _, out, _ = rx.pipeline(e * np.float32(pixel_mm**2), None, pixel_mm, None)
-    return np.ascontiguousarray(out, dtype=np.float32)
+    # every step of the noise-free pipeline is linear: scale by the pixel area afterwards, on
+    # the pipeline's own output (a copy when it is the input itself: no blur)
+    _, out, _ = rx.pipeline(e, None, pixel_mm, None)
+    out = np.array(out, dtype=np.float32, copy=np.shares_memory(out, e), order="C")
+    out *= np.float32(pixel_mm**2)
+    return out
 
 
 def apply_lag(current: Any, previous_detected: Any, lag: float) -> np.ndarray:
