@@ -239,11 +239,7 @@ def _evaluate(
     out = np.empty((k_out, n_pix), dtype=np.float32)
     log_scale = np.float32(math.log(scale))
     n_dense = len(cells.frac)
-    packed = []
-    for c in lut._cells[n_dense - 1]:
-        c = c.copy()
-        c.view(np.float32).reshape(c.size, -1)[:, 0] += log_scale
-        packed.append(c)
+    packed = lut.scaled_cells(n_dense, log_scale)
     ctype = np.complex64 if n_dense == 1 else np.complex128
 
     def work(start: int, stop: int) -> None:

@@ -288,6 +288,16 @@ class Lut:
                 buf += tmp
         return buf
 
+    def scaled_cells(self, n_dense: int, log_scale: float) -> list[np.ndarray]:
+        """The packed cells of the first ``n_dense`` axes, one array per output, with
+        ``log_scale`` added to each cell's constant term (a copy)."""
+        cells = []
+        for c in self._cells[n_dense - 1]:
+            c = c.copy()
+            c.view(np.float32).reshape(c.size, -1)[:, 0] += np.float32(log_scale)
+            cells.append(c)
+        return cells
+
     def _interp_dense(
         self,
         out: np.ndarray,
@@ -306,11 +316,7 @@ class Lut:
         n_dense = len(terms)
         ax = self.axes[:n_dense]
         f32 = np.float32
-        cells = []
-        for c in self._cells[n_dense - 1]:
-            c = c.copy()
-            c.view(f32).reshape(c.size, -1)[:, 0] += f32(log_scale)
-            cells.append(c)
+        cells = self.scaled_cells(n_dense, log_scale)
         ctype = np.complex64 if n_dense == 1 else np.complex128
         n1 = self.axes[1].n_nodes - 1 if n_dense == 2 else 0
 
