@@ -680,6 +680,12 @@ def _accumulate(maps, all_shapes, shapes, skin_mm, sid_mm, grid, touched=None):
 def shape_path(phantom: Phantom, index: int, geometry: Geometry, grid: DetectorGrid):
     """Net chord map [mm] of one shape (cuts and planes applied, children not subtracted)."""
     out = np.zeros((grid.n_px, grid.n_px), dtype=np.float32)
+    _add_shape_path(out, phantom, index, geometry, grid)
+    return out
+
+
+def _add_shape_path(out: np.ndarray, phantom: Phantom, index: int, geometry, grid) -> None:
+    """Add :func:`shape_path` of shape ``index`` to ``out`` on its block only."""
     got = _shape_block(
         phantom.shapes[index],
         geometry.source_skin_cm * MM_PER_CM,
@@ -688,8 +694,7 @@ def shape_path(phantom: Phantom, index: int, geometry: Geometry, grid: DetectorG
     )
     if got is not None:
         r0, c0, block = got
-        out[r0 : r0 + block.shape[0], c0 : c0 + block.shape[1]] = block
-    return out
+        out[r0 : r0 + block.shape[0], c0 : c0 + block.shape[1]] += block
 
 
 def roi_masks(phantom: Phantom, geometry: Geometry, grid: DetectorGrid) -> dict[str, np.ndarray]:
@@ -755,7 +760,7 @@ def _near(crossed: np.ndarray, mask: np.ndarray, reach_px: float) -> np.ndarray:
 def _labelled_path(phantom, labels, geometry, grid) -> np.ndarray:
     total = np.zeros((grid.n_px, grid.n_px), dtype=np.float32)
     for i in phantom.labelled(*labels):
-        total += shape_path(phantom, i, geometry, grid)
+        _add_shape_path(total, phantom, i, geometry, grid)
     return total
 
 
