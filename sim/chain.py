@@ -45,6 +45,10 @@ class ScaledMaps(Mapping):
     kept. Thread-safe: each derived map is made once.
     """
 
+    finite_nonnegative = True
+    """Every map is finite and >= 0: the chain makes them from exponentials, clipped
+    convolutions and sums with factors >= 0 (the receptor need not scan them again)."""
+
     def __init__(self, arrays: dict[str, np.ndarray], terms: dict[str, tuple] | None = None):
         self._arrays = dict(arrays)
         self._terms = dict(terms or {})
@@ -466,6 +470,7 @@ def _expected(
     after = focal_spot_blur(after, g_focal, det.pixel_mm, in_place=True)  # maps made here
     after = ScaledMaps(after, {k: t for k, t in terms.items() if k not in after})
     flat = rx.gain_reference(open_field_signal(at_patient, rx, grid_knobs, g_knobs.sid_cm, det))
+    flat.flags.writeable = False  # cached with the frame; processing checks it once
     detector_expected = receptor.expected_signal(after, rx, det)
     figures = {
         "spr": float(spr),

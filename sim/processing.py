@@ -106,9 +106,11 @@ def _check_image(name: str, img: Any, *, finite: bool = True) -> np.ndarray:
     if not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a):
         raise ValueError(f"{name} must be a real numeric image, got dtype {a.dtype}")
     a = a.astype(np.float32, copy=False)
-    if finite and not np.isfinite(a).all():
-        n_bad = int(a.size - np.count_nonzero(np.isfinite(a)))
-        raise ValueError(f"{name} has {n_bad} NaN/inf pixels; every pixel must be finite")
+    if finite and not _seen_valid(a, "finite"):
+        if not np.isfinite(a).all():
+            n_bad = int(a.size - np.count_nonzero(np.isfinite(a)))
+            raise ValueError(f"{name} has {n_bad} NaN/inf pixels; every pixel must be finite")
+        _mark_valid(a, "finite")
     return a
 
 
@@ -125,9 +127,40 @@ def _check_mask(mask: Any, shape: tuple[int, ...], name: str = "mask") -> np.nda
     if m.shape != shape:
         raise ValueError(f"{name} has shape {m.shape}, must match the image shape {shape}")
     m = m.astype(np.float32, copy=False)
+    if _seen_valid(m, "mask"):
+        return m
     if not np.isfinite(m).all() or m.min() < 0.0 or m.max() > 1.0:
         raise ValueError(f"{name} values must be finite and in [0, 1] (bool or weights)")
+    _mark_valid(m, "mask")
     return m
+
+
+_VALID: OrderedDict = OrderedDict()
+_VALID_SIZE = 32
+_VALID_LOCK = threading.Lock()
+
+
+def _seen_valid(a: np.ndarray, check: str) -> bool:
+    """Whether the read-only array ``a`` itself already passed ``check``.
+
+    The scene's field mask and the open-field image are the same arrays frame after frame;
+    read-only ones are checked once (remembered by identity through a weak reference, so a
+    new array at a reused address is checked again).
+    """
+    if a.flags.writeable:
+        return False
+    with _VALID_LOCK:
+        ref = _VALID.get((id(a), check))
+        return ref is not None and ref() is a
+
+
+def _mark_valid(a: np.ndarray, check: str) -> None:
+    if a.flags.writeable:
+        return
+    with _VALID_LOCK:
+        _VALID[(id(a), check)] = weakref.ref(a)
+        while len(_VALID) > _VALID_SIZE:
+            _VALID.popitem(last=False)
 
 
 # --------------------------------------------------------------------------- flat field, log

@@ -275,3 +275,31 @@ def test_process_bad_input():
         proc.process(bad, flat, field, p, 0.5)
     with pytest.raises(ValueError, match="field_mask"):
         proc.process(expected, flat, field[:5], p, 0.5)
+
+
+def test_masks_checked_once_are_still_checked_when_edited_or_new():
+    """A read-only mask passes its check once per array; a writeable one, edited to a bad
+    value after passing, and a new bad read-only one are refused every time."""
+    p = Params()
+    img = np.ones((32, 32), np.float32)
+    flat = np.ones((32, 32), np.float32)
+    good = np.ones((32, 32), np.float32)
+    good.flags.writeable = False
+    for _ in range(2):
+        proc.process(img, flat, good, p, 0.5)
+    edited = np.ones((32, 32), np.float32)
+    proc.process(img, flat, edited, p, 0.5)
+    edited[3, 3] = np.nan
+    with pytest.raises(ValueError, match="field_mask"):
+        proc.process(img, flat, edited, p, 0.5)
+    bad = np.ones((32, 32), np.float32)
+    bad[0, 0] = 2.0
+    bad.flags.writeable = False
+    for _ in range(2):
+        with pytest.raises(ValueError, match="field_mask"):
+            proc.process(img, flat, bad, p, 0.5)
+    bad_flat = np.ones((32, 32), np.float32)
+    bad_flat[1, 1] = np.inf
+    bad_flat.flags.writeable = False
+    with pytest.raises(ValueError, match="flat_expected"):
+        proc.process(img, bad_flat, good, p, 0.5)
