@@ -192,8 +192,8 @@ def focal_spot_blur(
     so U is the full width of the penumbra of a sharp edge (its 10-90 % width is 0.8 U), and
     the object plane is the patient's mid-plane (one plane for the whole patient: the
     variation of U with depth is not modelled). The blur acts on the photon fluence before
-    detection, so the quantum noise stays uncorrelated by it. Scatter, already smooth, is
-    blurred with the primary (the field edge gets its penumbra too).
+    detection, so the quantum noise stays uncorrelated by it. The chain blurs the primary
+    only (:func:`after_grid`; the field edge gets its penumbra): the scatter is already smooth.
 
     Parameters
     ----------
@@ -216,13 +216,66 @@ def focal_spot_blur(
     Bushberg et al. (2012), sec. 7.6 (geometric unsharpness B = f (M - 1)); IEC 60336:2020
     (focal-spot nominal values) (docs/references.md [Bushberg2012], [IEC60336]).
     """
-    taps = focal_spot_taps(
-        g.focal_blur_mm(g.source_skin_cm + 0.5 * g.patient_thickness_cm), pixel_mm
-    )
+    taps = _focal_taps(g, pixel_mm)
     out = dict(maps)
     for k in FOCAL_BLUR_KEYS:
         if k in out and taps.size > 1:
             out[k] = separable_2d(out[k], taps, in_place=in_place)
+    return out
+
+
+def _focal_taps(g: geo.Geometry, pixel_mm: float) -> np.ndarray:
+    """The focal-spot blur's kernel at the patient's mid-plane (:func:`focal_spot_blur`)."""
+    return focal_spot_taps(
+        g.focal_blur_mm(g.source_skin_cm + 0.5 * g.patient_thickness_cm), pixel_mm
+    )
+
+
+def after_grid(
+    terms: dict[str, tuple], g: geo.Geometry, pixel_mm: float, box: tuple | None = None
+) -> dict[str, np.ndarray]:
+    """Maps after the grid, ``tp * primary + ts * scatter``, the primary focal-spot blurred.
+
+    The penumbra of :func:`focal_spot_blur` acts on the primary of :data:`FOCAL_BLUR_KEYS`.
+    The scatter, the primary convolved with kernels centimetres wide, is smooth on the scale
+    of the penumbra (a fraction of a millimetre; the symmetric kernel leaves any linear ramp
+    as it is) and is not blurred. Only ``box`` and a margin of twice the kernel's half-width
+    are blurred: the primary is zero outside the box, so its blur is zero beyond the margin,
+    and the margin's edge (reflected by the blur) holds only zeros.
+
+    Parameters
+    ----------
+    terms : dict
+        Key -> ``((primary map, tp), (scatter map, ts))``: maps per mm^2 (n, n) and the
+        grid's transmissions for that key [-].
+    g : sim.geometry.Geometry
+        Geometry, with the focal-spot size.
+    pixel_mm : float
+        Simulated pixel at the receptor [mm].
+    box : tuple of slice, optional
+        Rows and columns outside which every primary map is zero (default: the whole image).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        New float32 maps, one per key.
+    """
+    taps = _focal_taps(g, pixel_mm)
+    out = {}
+    for k, ((p_map, p_f), (s_map, s_f)) in terms.items():
+        n0, n1 = s_map.shape
+        blur = k in FOCAL_BLUR_KEYS and taps.size > 1
+        h = 2 * (taps.size // 2) if blur else 0  # the reflected edge rows must be zeros too
+        rows, cols = box or (slice(0, n0), slice(0, n1))
+        bb = (
+            slice(max(rows.start - h, 0), min(rows.stop + h, n0)),
+            slice(max(cols.start - h, 0), min(cols.stop + h, n1)),
+        )
+        primary = np.multiply(p_map[bb], np.float32(p_f))
+        if blur:
+            primary = separable_2d(primary, taps, in_place=True)
+        out[k] = a = np.multiply(s_map, np.float32(s_f))
+        a[bb] += primary
     return out
 
 
@@ -461,13 +514,8 @@ def _expected(
         p_term = (projected[k], tp[k]) if k in projected else (p_quanta, tp[k] * per_photon[k])
         s_term = (s_full[k], ts[k]) if k in s_full else (s_quanta, ts[k] * s_per_photon[k])
         terms[k] = (p_term, s_term)
-    after = {}
-    for k in projected:  # the scatter term everywhere, the primary's only in the field box
-        (p_map, p_f), (s_map, s_f) = terms[k]
-        after[k] = a = np.multiply(s_map, np.float32(s_f))
-        a[box] += np.multiply(p_map[box], np.float32(p_f))
     g_focal = dataclasses.replace(g, focal_spot_mm=focal_mm)
-    after = focal_spot_blur(after, g_focal, det.pixel_mm, in_place=True)  # maps made here
+    after = after_grid({k: terms[k] for k in projected}, g_focal, det.pixel_mm, box)
     after = ScaledMaps(after, {k: t for k, t in terms.items() if k not in after})
     flat = rx.gain_reference(open_field_signal(at_patient, rx, grid_knobs, g_knobs.sid_cm, det))
     flat.flags.writeable = False  # cached with the frame; processing checks it once

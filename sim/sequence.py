@@ -398,14 +398,14 @@ class _Engine:
         key: tuple | None = None,
     ) -> dict[str, np.ndarray]:
         """Maps after the grid, optionally with the patient shifted by ``shift_px`` rows."""
-        out = {}
+        terms = {}
         for k in _DETECTOR_MAPS:
             p, s = primary[k], e_scatter[k]
             if shift_px:
-                p = self._shift_primary(k, p, shift_px, key)
+                p = self._shift_primary(k, p, shift_px, key)  # masked: zero outside the field
                 s = s[self._clamped_rows(shift_px)]
-            out[k] = p * np.float32(a.tp[k]) + s * np.float32(a.ts[k])
-        return chain.focal_spot_blur(out, self.geometry, self.grid.pixel_mm, in_place=True)
+            terms[k] = ((p, a.tp[k]), (s, a.ts[k]))
+        return chain.after_grid(terms, self.geometry, self.grid.pixel_mm, self.scene.field_box)
 
     # ---- motion: shift under a fixed collimator
     def _rows_for(self, shift_px: int) -> np.ndarray:

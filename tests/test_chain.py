@@ -284,3 +284,25 @@ def test_maps_made_on_first_use_equal_their_terms_and_region_means_match():
     np.testing.assert_allclose(e.after_grid["kerma_uGy"], sum_, rtol=1e-5)
     with pytest.raises(KeyError):
         e.after_grid["no such map"]
+
+
+@pytest.mark.parametrize("box_rows", [(20, 44), (0, 30), (50, 64)])
+def test_after_grid_blurs_the_primary_only_where_it_can_reach(box_rows):
+    """after_grid on a field box gives the whole-image focal-spot blur of the primary plus the
+    unblurred scatter, also for a box at the image's edge."""
+    rng = np.random.default_rng(3)
+    n = 64
+    knobs = sim.Params()
+    g = dataclasses.replace(
+        chain.scene(knobs.geometry, knobs.patient, n).geometry, focal_spot_mm=1.2
+    )
+    pixel_mm = 0.2
+    taps = chain._focal_taps(g, pixel_mm)
+    assert taps.size >= 3  # a real blur
+    box = (slice(*box_rows), slice(10, 40))
+    primary = np.zeros((n, n), np.float32)
+    primary[box] = rng.uniform(0.5, 2.0, size=primary[box].shape)
+    scatter = rng.uniform(0.1, 0.2, size=(n, n)).astype(np.float32)
+    got = chain.after_grid({"quanta": ((primary, 0.7), (scatter, 0.3))}, g, pixel_mm, box)
+    ref = chain.focal_spot_blur({"quanta": primary * np.float32(0.7)}, g, pixel_mm)["quanta"]
+    np.testing.assert_allclose(got["quanta"], ref + scatter * np.float32(0.3), rtol=1e-6, atol=1e-6)
