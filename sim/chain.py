@@ -114,6 +114,21 @@ class Expected:
     detector_expected: np.ndarray
     grid_tp: dict[str, float]
     grid_ts: dict[str, float]
+    noise_models: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    """The receptor's noise model of this frame per (receptor, noise on) (:func:`_noise_of`)."""
+
+
+def _noise_of(e: Expected, rx: receptor.Receptor, det: geo.DetectorGrid, noise: bool):
+    """The noise model of a noise-free frame (made once per frame, receptor and noise switch):
+    every new noisy frame then only draws (:func:`sim.receptor.draw_signal`)."""
+    key = (rx, bool(noise))
+    model = e.noise_models.get(key)
+    if model is None:
+        model = receptor.noise_model(
+            e.after_grid, rx, det, expected=e.detector_expected, noise=noise
+        )
+        e.noise_models[key] = model
+    return model
 
 
 @dataclass(frozen=True)
@@ -658,7 +673,9 @@ def simulate(p: Params) -> Result:
     scene_ = scene(p.geometry, p.patient, p.run.image_px)
     det = scene_.grid
     rx = receptor_of(p)
-    detected = receptor.detect(e.after_grid, rx, det, rng, expected=e.detector_expected)
+    model = _noise_of(e, rx, det, p.run.noise)
+    signal = receptor.draw_signal(model, rng) if rng is not None else model.expected.copy()
+    detected = dataclasses.replace(model.detected, signal=signal)
     mask_signal = _dsa_mask(p, t, det) if p.processing.dsa else None
     proc = processing.process(
         detected.signal,
