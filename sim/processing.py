@@ -150,15 +150,15 @@ def _seen_valid(a: np.ndarray, check: str) -> bool:
     if a.flags.writeable:
         return False
     with _VALID_LOCK:
-        ref = _VALID.get((id(a), check))
-        return ref is not None and ref() is a
+        hit = _VALID.get((id(a), check))
+        return hit is not None and hit[0]() is a
 
 
 def _mark_valid(a: np.ndarray, check: str) -> None:
     if a.flags.writeable:
         return
     with _VALID_LOCK:
-        _VALID[(id(a), check)] = weakref.ref(a)
+        _VALID[(id(a), check)] = (weakref.ref(a), True)
         while len(_VALID) > _VALID_SIZE:
             _VALID.popitem(last=False)
 
@@ -333,6 +333,44 @@ def _to_fine(small: np.ndarray, k: int, shape: tuple[int, ...]) -> np.ndarray:
     return up[: shape[0], : shape[1]]
 
 
+def _to_fine_window(
+    small: np.ndarray, k: int, shape: tuple[int, ...], rows: slice, cols: slice
+) -> np.ndarray:
+    """``_to_fine(small, k, shape)[rows, cols]``, up-sampling only the coarse cells it needs
+    (and one more on each side, the neighbours of the linear interpolation)."""
+    if k == 1:
+        return small[rows, cols]
+    nr, nc = small.shape
+    i0, i1 = max(rows.start // k - 1, 0), min((rows.stop - 1) // k + 2, nr)
+    j0, j1 = max(cols.start // k - 1, 0), min((cols.stop - 1) // k + 2, nc)
+    up = _upsample_linear(_upsample_linear(small[i0:i1, j0:j1], k, 1), k, 0)
+    r, c = rows.start - i0 * k, cols.start - j0 * k
+    return up[r : r + rows.stop - rows.start, c : c + cols.stop - cols.start]
+
+
+def _support_box(m: np.ndarray) -> tuple[slice, slice]:
+    """Rows and columns of the smallest box holding every ``m > 0`` pixel (the whole image
+    when none); remembered for a read-only mask."""
+    key = (id(m), "box")
+    with _VALID_LOCK:
+        hit = _VALID.get(key)
+        if hit is not None and hit[0]() is m:
+            return hit[1]
+    inside = m > 0.0
+    r, c = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
+    box = (
+        (slice(int(r[0]), int(r[-1]) + 1), slice(int(c[0]), int(c[-1]) + 1))
+        if r.size
+        else (slice(0, m.shape[0]), slice(0, m.shape[1]))
+    )
+    if not m.flags.writeable:
+        with _VALID_LOCK:
+            _VALID[key] = (weakref.ref(m), box)
+            while len(_VALID) > _VALID_SIZE:
+                _VALID.popitem(last=False)
+    return box
+
+
 def _gaussian(a: np.ndarray, sigma_px: float) -> np.ndarray:
     return _to_fine(*_blur_coarse(a, sigma_px), a.shape)
 
@@ -448,16 +486,21 @@ def _unsharp(a: np.ndarray, strength: float, radius_px: float, m: np.ndarray | N
         sub_a, sub_m = a[::step, ::step], m[::step, ::step]
         inside = sub_m > 0.5
         ref = np.float32(sub_a[inside].mean()) if inside.any() else np.float32(0.0)
-        a0 = np.subtract(a, ref, dtype=np.float32)
-        a0m = a0 * m
+        # the high-pass is weighted by m: only the box holding m > 0 is worked on
+        rows, cols = _support_box(m)
+        a0 = np.subtract(a[rows, cols], ref, dtype=np.float32)
+        a0m = np.zeros(a.shape, np.float32)
+        np.multiply(a0, m[rows, cols], out=a0m[rows, cols])
         # normalized convolution, the ratio taken at the coarse pyramid level (one up-sampling)
         num, k = _blur_coarse(a0m, radius_px)
         den, _ = _mask_blur(m, radius_px)
         ratio = np.divide(num, den, out=np.zeros_like(num), where=den > MASK_SUPPORT_FLOOR)
-        hp = np.subtract(a0, _to_fine(ratio, k, a.shape), out=a0m)  # a0m's buffer reused
-        hp *= m
+        hp = np.subtract(a0, _to_fine_window(ratio, k, a.shape, rows, cols), out=a0)
+        hp *= m[rows, cols]
         hp *= np.float32(strength)
-        return np.add(a, hp, out=hp, dtype=np.float32)
+        out = np.array(a, dtype=np.float32, copy=True)
+        out[rows, cols] += hp
+        return out
     out = a + np.float32(strength) * hp
     return out.astype(np.float32, copy=False)
 

@@ -303,3 +303,27 @@ def test_masks_checked_once_are_still_checked_when_edited_or_new():
     bad_flat.flags.writeable = False
     with pytest.raises(ValueError, match="flat_expected"):
         proc.process(img, bad_flat, good, p, 0.5)
+
+
+@pytest.mark.parametrize("box", [(slice(40, 150), slice(23, 201)), (slice(0, 97), slice(5, 256))])
+def test_unsharp_mask_on_the_field_box_equals_the_whole_image_formula(box):
+    """With a field mask the high-pass is worked on the mask's box only; the result is the
+    whole-image normalized-convolution formula to float32 round-off."""
+    rng = np.random.default_rng(5)
+    img = rng.normal(1.0, 0.2, size=(256, 256)).astype(np.float32)
+    m = np.zeros((256, 256), np.float32)
+    m[box] = 1.0
+    m[box[0].start, box[1]] = 0.5  # a soft edge
+    strength, radius = 1.5, 9.0
+    got = proc.unsharp_mask(img, strength, radius, m)
+    step = max(1, 256 // 64)
+    ref = np.float32(img[::step, ::step][m[::step, ::step] > 0.5].mean())
+    a0 = img - ref
+    num, k = proc._blur_coarse(a0 * m, radius)
+    assert k > 1  # the pyramid path
+    den, _ = proc._blur_coarse(m, radius)
+    ratio = np.divide(num, den, out=np.zeros_like(num), where=den > proc.MASK_SUPPORT_FLOOR)
+    want = img + np.float32(strength) * ((a0 - proc._to_fine(ratio, k, img.shape)) * m)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+    outside = m == 0
+    assert np.array_equal(got[outside], img[outside])
