@@ -41,8 +41,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
+from sim import pyramid
 from sim.validate import check_number
 
 __all__ = [
@@ -81,15 +81,6 @@ AUTO_WINDOW_MIN_SAMPLES = 256
 # choice: a window never narrower than this (processed units), so a uniform image displays
 # as mid-grey instead of dividing by zero.
 MIN_WINDOW = 1e-6
-# choice: Gaussian sigmas [px] at or above this are computed on a 2^k block-averaged image
-# (pyramid), which keeps the blur at a few ms at any radius; below it, direct separable filter.
-PYRAMID_MIN_SIGMA_PX = 2.0
-# choice: the low-resolution residual sigma stays at least this many coarse pixels.
-PYRAMID_MIN_RESIDUAL_PX = 1.5
-# choice: the coarse image of the pyramid keeps at least this many pixels a side.
-PYRAMID_MIN_COARSE_PX = 32
-# choice: Gaussian kernels truncated at this many sigma (error < 1e-4 of the kernel mass).
-GAUSS_TRUNCATE = 4.0
 # choice: fraction of the blurred field mask below which a pixel counts as outside the field
 # for the masked (normalized-convolution) blur.
 MASK_SUPPORT_FLOOR = 1e-3
@@ -264,90 +255,6 @@ def _to_log(a: np.ndarray, i0: float) -> np.ndarray:
 # --------------------------------------------------------------------------- blur, unsharp mask
 
 
-def _block_mean(a: np.ndarray, k: int) -> np.ndarray:
-    """Mean over k x k blocks (k a power of two); edge-padded to a multiple of k."""
-    n0, n1 = a.shape
-    p0, p1 = (-n0) % k, (-n1) % k
-    if p0 or p1:
-        a = np.pad(a, ((0, p0), (0, p1)), mode="edge")
-    while k > 1:  # 2x2 means by strided slices: much faster than reshape(...).mean()
-        a = (a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2]) * np.float32(0.25)
-        k //= 2
-    return a
-
-
-def _upsample_linear(a: np.ndarray, k: int, axis: int) -> np.ndarray:
-    """Linear interpolation by an integer factor along axis 0 or 1 (pixel-centre aligned)."""
-    r, c = a.shape
-    if axis == 0:
-        pad = np.concatenate([a[:1], a, a[-1:]], axis=0)  # edge clamp
-        prev, cur, nxt = pad[:-2], pad[1:-1], pad[2:]
-        out = np.empty((r, k, c), dtype=np.float32)
-        phase = [out[:, p, :] for p in range(k)]
-        shape = (r * k, c)
-    else:
-        pad = np.concatenate([a[:, :1], a, a[:, -1:]], axis=1)
-        prev, cur, nxt = pad[:, :-2], pad[:, 1:-1], pad[:, 2:]
-        out = np.empty((r, c, k), dtype=np.float32)
-        phase = [out[:, :, p] for p in range(k)]
-        shape = (r, c * k)
-    for p, o in enumerate(phase):  # k phases (k <= 64), each a whole-array operation
-        d = (p + 0.5) / k - 0.5  # offset of the fine pixel centre from the coarse one
-        np.multiply(cur, np.float32(1.0 - abs(d)), out=o)
-        o += (prev if d < 0.0 else nxt) * np.float32(abs(d))
-    return out.reshape(shape)
-
-
-def _pyramid_factor(sigma_px: float, n_min: int) -> int:
-    """Largest power-of-two block size leaving a residual sigma of >= 1.5 coarse pixels."""
-    k = 1
-    while True:
-        k2 = 2 * k
-        # block mean adds (k^2 - 1)/12, linear up-sampling about k^2/6 [fine px^2]
-        rest = sigma_px**2 - (k2**2 - 1) / 12.0 - k2**2 / 6.0
-        small = n_min // k2 < PYRAMID_MIN_COARSE_PX
-        if rest <= 0.0 or math.sqrt(rest) / k2 < PYRAMID_MIN_RESIDUAL_PX or small:
-            return k
-        k = k2
-
-
-def _blur_coarse(a: np.ndarray, sigma_px: float) -> tuple[np.ndarray, int]:
-    """Gaussian blur left at the coarse pyramid level: (blurred k x k block image, k)."""
-    k = 1 if sigma_px < PYRAMID_MIN_SIGMA_PX else _pyramid_factor(sigma_px, min(a.shape))
-    if k == 1:
-        blur = ndimage.gaussian_filter(a, sigma_px, mode="nearest", truncate=GAUSS_TRUNCATE)
-        return blur, 1
-    rest = sigma_px**2 - (k**2 - 1) / 12.0 - k**2 / 6.0
-    small = _block_mean(a, k)
-    small = ndimage.gaussian_filter(
-        small, math.sqrt(rest) / k, mode="nearest", truncate=GAUSS_TRUNCATE
-    )
-    return small, k
-
-
-def _to_fine(small: np.ndarray, k: int, shape: tuple[int, ...]) -> np.ndarray:
-    """Up-sample a coarse pyramid level back to ``shape`` (small axis first: cheaper)."""
-    if k == 1:
-        return small
-    up = _upsample_linear(_upsample_linear(small, k, 1), k, 0)
-    return up[: shape[0], : shape[1]]
-
-
-def _to_fine_window(
-    small: np.ndarray, k: int, shape: tuple[int, ...], rows: slice, cols: slice
-) -> np.ndarray:
-    """``_to_fine(small, k, shape)[rows, cols]``, up-sampling only the coarse cells it needs
-    (and one more on each side, the neighbours of the linear interpolation)."""
-    if k == 1:
-        return small[rows, cols]
-    nr, nc = small.shape
-    i0, i1 = max(rows.start // k - 1, 0), min((rows.stop - 1) // k + 2, nr)
-    j0, j1 = max(cols.start // k - 1, 0), min((cols.stop - 1) // k + 2, nc)
-    up = _upsample_linear(_upsample_linear(small[i0:i1, j0:j1], k, 1), k, 0)
-    r, c = rows.start - i0 * k, cols.start - j0 * k
-    return up[r : r + rows.stop - rows.start, c : c + cols.stop - cols.start]
-
-
 def _support_box(m: np.ndarray) -> tuple[slice, slice]:
     """Rows and columns of the smallest box holding every ``m > 0`` pixel (the whole image
     when none); remembered for a read-only mask."""
@@ -369,10 +276,6 @@ def _support_box(m: np.ndarray) -> tuple[slice, slice]:
             while len(_VALID) > _VALID_SIZE:
                 _VALID.popitem(last=False)
     return box
-
-
-def _gaussian(a: np.ndarray, sigma_px: float) -> np.ndarray:
-    return _to_fine(*_blur_coarse(a, sigma_px), a.shape)
 
 
 def gaussian_blur(img: Any, sigma_px: float) -> np.ndarray:
@@ -403,7 +306,7 @@ def gaussian_blur(img: Any, sigma_px: float) -> np.ndarray:
     """
     a = _check_image("img", img)
     s = check_number("sigma_px", sigma_px, 0.0, 1e4, lo_open=True)
-    return _gaussian(a, s)
+    return pyramid.gaussian(a, s)
 
 
 def unsharp_mask(img: Any, strength: float, radius_px: float, mask: Any = None) -> np.ndarray:
@@ -451,21 +354,21 @@ _MASK_BLUR_LOCK = threading.Lock()
 
 
 def _mask_blur(m: np.ndarray, radius_px: float) -> tuple[np.ndarray, int]:
-    """:func:`_blur_coarse` of a field mask; cached when the mask is read-only.
+    """:func:`pyramid.blur_coarse` of a field mask; cached when the mask is read-only.
 
     A fluoroscopy run processes every frame with the same collimated field, so the
     normalized-convolution denominator is the same each time. Only read-only masks are cached
     (by identity, checked through a weak reference), so a mask edited in place is never stale.
     """
     if m.flags.writeable:
-        return _blur_coarse(m, radius_px)
+        return pyramid.blur_coarse(m, radius_px)
     key = (id(m), m.shape, float(radius_px))
     with _MASK_BLUR_LOCK:
         hit = _MASK_BLUR_CACHE.get(key)
         if hit is not None and hit[0]() is m:
             _MASK_BLUR_CACHE.move_to_end(key)
             return hit[1]
-    value = _blur_coarse(m, radius_px)
+    value = pyramid.blur_coarse(m, radius_px)
     with _MASK_BLUR_LOCK:
         _MASK_BLUR_CACHE[key] = (weakref.ref(m), value)
         while len(_MASK_BLUR_CACHE) > _MASK_BLUR_CACHE_SIZE:
@@ -477,7 +380,7 @@ def _unsharp(a: np.ndarray, strength: float, radius_px: float, m: np.ndarray | N
     if strength == 0.0:
         return a.copy()
     if m is None:
-        blur = _gaussian(a, radius_px)
+        blur = pyramid.gaussian(a, radius_px)
         hp = a - blur
     else:
         # shift to the in-field mean first: float32 sums then stay small, and a constant image
@@ -492,10 +395,10 @@ def _unsharp(a: np.ndarray, strength: float, radius_px: float, m: np.ndarray | N
         a0m = np.zeros(a.shape, np.float32)
         np.multiply(a0, m[rows, cols], out=a0m[rows, cols])
         # normalized convolution, the ratio taken at the coarse pyramid level (one up-sampling)
-        num, k = _blur_coarse(a0m, radius_px)
+        num, k = pyramid.blur_coarse(a0m, radius_px)
         den, _ = _mask_blur(m, radius_px)
         ratio = np.divide(num, den, out=np.zeros_like(num), where=den > MASK_SUPPORT_FLOOR)
-        hp = np.subtract(a0, _to_fine_window(ratio, k, a.shape, rows, cols), out=a0)
+        hp = np.subtract(a0, pyramid.to_fine_window(ratio, k, a.shape, rows, cols), out=a0)
         hp *= m[rows, cols]
         hp *= np.float32(strength)
         out = np.array(a, dtype=np.float32, copy=True)
