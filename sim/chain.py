@@ -344,17 +344,9 @@ def scene(g_knobs, patient, image_px: int) -> Scene:
     rois = phantoms.roi_masks(phantom, g, det)
     centre = {m: float(np.mean(v[rois["center"]])) for m, v in paths.items()}
     mask = geo.field_mask(g, det)
-    box = _box_of(mask > 0.0)
+    box = geo.support_box(mask > 0.0)
     checked = projection.prepare_paths({m: v[box] for m, v in paths.items()})
     return Scene(g, det, phantom, paths, mask, rois, checked, centre, box)
-
-
-def _box_of(inside: np.ndarray) -> tuple[slice, slice]:
-    """The smallest rows x columns box holding every True pixel (one pixel if none)."""
-    rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
-    if rows.size == 0:
-        return slice(0, 1), slice(0, 1)
-    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
 
 @lru_cache(maxsize=8)

@@ -355,6 +355,15 @@ def field_mask(geometry: Geometry, grid: DetectorGrid) -> np.ndarray:
     return _field_mask(geometry.field_cm, geometry.field_shape, grid)
 
 
+def support_box(inside: np.ndarray) -> tuple[slice, slice]:
+    """The smallest rows x columns box holding every True pixel of ``inside`` (the first
+    pixel when there is none)."""
+    rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
+    if rows.size == 0:
+        return slice(0, 1), slice(0, 1)
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+
+
 @functools.lru_cache(maxsize=32)
 def _field_mask(field_cm: float, shape: str, grid: DetectorGrid) -> np.ndarray:
     x, y = grid.coords_mm()

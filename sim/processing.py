@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from sim import pyramid
+from sim.geometry import support_box
 from sim.validate import check_number
 
 __all__ = [
@@ -97,11 +98,15 @@ def _check_image(name: str, img: Any, *, finite: bool = True) -> np.ndarray:
     if not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a):
         raise ValueError(f"{name} must be a real numeric image, got dtype {a.dtype}")
     a = a.astype(np.float32, copy=False)
-    if finite and not _seen_valid(a, "finite"):
+
+    def check() -> bool:
         if not np.isfinite(a).all():
             n_bad = int(a.size - np.count_nonzero(np.isfinite(a)))
             raise ValueError(f"{name} has {n_bad} NaN/inf pixels; every pixel must be finite")
-        _mark_valid(a, "finite")
+        return True
+
+    if finite:
+        _per_array(a, "finite", check)
     return a
 
 
@@ -118,40 +123,43 @@ def _check_mask(mask: Any, shape: tuple[int, ...], name: str = "mask") -> np.nda
     if m.shape != shape:
         raise ValueError(f"{name} has shape {m.shape}, must match the image shape {shape}")
     m = m.astype(np.float32, copy=False)
-    if _seen_valid(m, "mask"):
-        return m
-    if not np.isfinite(m).all() or m.min() < 0.0 or m.max() > 1.0:
-        raise ValueError(f"{name} values must be finite and in [0, 1] (bool or weights)")
-    _mark_valid(m, "mask")
+
+    def check() -> bool:
+        if not np.isfinite(m).all() or m.min() < 0.0 or m.max() > 1.0:
+            raise ValueError(f"{name} values must be finite and in [0, 1] (bool or weights)")
+        return True
+
+    _per_array(m, "mask", check)
     return m
 
 
-_VALID: OrderedDict = OrderedDict()
-_VALID_SIZE = 32
-_VALID_LOCK = threading.Lock()
+_PER_ARRAY: OrderedDict = OrderedDict()
+_PER_ARRAY_SIZE = 32
+_PER_ARRAY_LOCK = threading.Lock()
 
 
-def _seen_valid(a: np.ndarray, check: str) -> bool:
-    """Whether the read-only array ``a`` itself already passed ``check``.
+def _per_array(a: np.ndarray, what: Any, compute):
+    """``compute()``, remembered for a read-only array ``a`` under ``what``.
 
-    The scene's field mask and the open-field image are the same arrays frame after frame;
-    read-only ones are checked once (remembered by identity through a weak reference, so a
-    new array at a reused address is checked again).
+    The scene's field mask and the open-field image are the same arrays frame after frame,
+    so their checks, the mask's box and its blur are worked out once. Only read-only arrays
+    are remembered, by identity through a weak reference: an array edited in place, or a new
+    one at a reused address, is worked out again. A ``compute`` that raises stores nothing.
     """
     if a.flags.writeable:
-        return False
-    with _VALID_LOCK:
-        hit = _VALID.get((id(a), check))
-        return hit is not None and hit[0]() is a
-
-
-def _mark_valid(a: np.ndarray, check: str) -> None:
-    if a.flags.writeable:
-        return
-    with _VALID_LOCK:
-        _VALID[(id(a), check)] = (weakref.ref(a), True)
-        while len(_VALID) > _VALID_SIZE:
-            _VALID.popitem(last=False)
+        return compute()
+    key = (id(a), what)
+    with _PER_ARRAY_LOCK:
+        hit = _PER_ARRAY.get(key)
+        if hit is not None and hit[0]() is a:
+            _PER_ARRAY.move_to_end(key)
+            return hit[1]
+    value = compute()
+    with _PER_ARRAY_LOCK:
+        _PER_ARRAY[key] = (weakref.ref(a), value)
+        while len(_PER_ARRAY) > _PER_ARRAY_SIZE:
+            _PER_ARRAY.popitem(last=False)
+    return value
 
 
 # --------------------------------------------------------------------------- flat field, log
@@ -256,26 +264,8 @@ def _to_log(a: np.ndarray, i0: float) -> np.ndarray:
 
 
 def _support_box(m: np.ndarray) -> tuple[slice, slice]:
-    """Rows and columns of the smallest box holding every ``m > 0`` pixel (the whole image
-    when none); remembered for a read-only mask."""
-    key = (id(m), "box")
-    with _VALID_LOCK:
-        hit = _VALID.get(key)
-        if hit is not None and hit[0]() is m:
-            return hit[1]
-    inside = m > 0.0
-    r, c = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
-    box = (
-        (slice(int(r[0]), int(r[-1]) + 1), slice(int(c[0]), int(c[-1]) + 1))
-        if r.size
-        else (slice(0, m.shape[0]), slice(0, m.shape[1]))
-    )
-    if not m.flags.writeable:
-        with _VALID_LOCK:
-            _VALID[key] = (weakref.ref(m), box)
-            while len(_VALID) > _VALID_SIZE:
-                _VALID.popitem(last=False)
-    return box
+    """Rows and columns of the smallest box holding every ``m > 0`` pixel."""
+    return _per_array(m, "box", lambda: support_box(m > 0.0))
 
 
 def gaussian_blur(img: Any, sigma_px: float) -> np.ndarray:
@@ -348,32 +338,14 @@ def unsharp_mask(img: Any, strength: float, radius_px: float, mask: Any = None) 
     return _unsharp(a, s, r, m)
 
 
-_MASK_BLUR_CACHE: OrderedDict = OrderedDict()
-_MASK_BLUR_CACHE_SIZE = 8
-_MASK_BLUR_LOCK = threading.Lock()
-
-
 def _mask_blur(m: np.ndarray, radius_px: float) -> tuple[np.ndarray, int]:
-    """:func:`pyramid.blur_coarse` of a field mask; cached when the mask is read-only.
+    """:func:`pyramid.blur_coarse` of a field mask, remembered for a read-only mask.
 
     A fluoroscopy run processes every frame with the same collimated field, so the
-    normalized-convolution denominator is the same each time. Only read-only masks are cached
-    (by identity, checked through a weak reference), so a mask edited in place is never stale.
+    normalized-convolution denominator is the same each time (:func:`_per_array`).
     """
-    if m.flags.writeable:
-        return pyramid.blur_coarse(m, radius_px)
-    key = (id(m), m.shape, float(radius_px))
-    with _MASK_BLUR_LOCK:
-        hit = _MASK_BLUR_CACHE.get(key)
-        if hit is not None and hit[0]() is m:
-            _MASK_BLUR_CACHE.move_to_end(key)
-            return hit[1]
-    value = pyramid.blur_coarse(m, radius_px)
-    with _MASK_BLUR_LOCK:
-        _MASK_BLUR_CACHE[key] = (weakref.ref(m), value)
-        while len(_MASK_BLUR_CACHE) > _MASK_BLUR_CACHE_SIZE:
-            _MASK_BLUR_CACHE.popitem(last=False)
-    return value
+    key = ("blur", float(radius_px))
+    return _per_array(m, key, lambda: pyramid.blur_coarse(m, radius_px))
 
 
 def _unsharp(a: np.ndarray, strength: float, radius_px: float, m: np.ndarray | None) -> np.ndarray:
