@@ -15,7 +15,7 @@ import math
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -148,6 +148,29 @@ class Scene:
     field_box: tuple[slice, slice]
     """Rows and columns holding every pixel the collimated field reaches (the primary is zero
     outside, so only these are projected)."""
+
+    @cached_property
+    def field_edge(self) -> tuple[np.ndarray, np.ndarray]:
+        """Flat indices in ``field_box`` where the field mask is below 1, and its values
+        there: the collimator's edge (the primary is the projection times the mask)."""
+        m = self.field_mask[self.field_box].reshape(-1)
+        idx = np.flatnonzero(m < 1.0)
+        return idx, m[idx]
+
+    def primary_map(self, in_box: np.ndarray) -> np.ndarray:
+        """A full-size primary map from its projection ``in_box`` on the field box (changed in
+        place): times the field mask, zero outside the box [unit of the input]."""
+        idx, edge = self.field_edge
+        flat = np.ascontiguousarray(in_box).reshape(-1)  # a view of the input when it can be
+        flat[idx] *= edge
+        rows, cols = self.field_box
+        full = np.empty(self.field_mask.shape, np.float32)
+        full[: rows.start] = 0.0
+        full[rows.stop :] = 0.0
+        full[rows, : cols.start] = 0.0
+        full[rows, cols.stop :] = 0.0
+        full[rows, cols] = flat.reshape(in_box.shape)
+        return full
 
 
 @dataclass(frozen=True)
@@ -286,9 +309,10 @@ def after_grid(
             slice(max(rows.start - h, 0), min(rows.stop + h, n0)),
             slice(max(cols.start - h, 0), min(cols.stop + h, n1)),
         )
-        primary = np.multiply(p_map[bb], np.float32(p_f))
-        if blur:
-            primary = separable_2d(primary, taps, in_place=True)
+        if blur:  # the grid's transmission goes with the taps
+            primary = separable_2d(p_map[bb], taps, gain=p_f)
+        else:
+            primary = np.multiply(p_map[bb], np.float32(p_f))
         out[k] = a = np.multiply(s_map, np.float32(s_f))
         a[bb] += primary
     return out
@@ -444,6 +468,16 @@ def exposed_rois(p: Params, rois: dict[str, np.ndarray]) -> dict[str, np.ndarray
     return {k: (v & inside) for k, v in rois.items()}
 
 
+@lru_cache(maxsize=8)
+def _scene_exposed_rois(g_knobs, patient, rx: receptor.Receptor, image_px: int) -> dict:
+    """:func:`exposed_rois` of the scene's own regions (read-only, made once per scene)."""
+    inside = _view_mask(g_knobs, patient, rx, image_px) >= EXPOSED_MIN
+    out = {k: (v & inside) for k, v in scene(g_knobs, patient, image_px).rois.items()}
+    for v in out.values():
+        v.flags.writeable = False
+    return out
+
+
 def view_mask(p: Params) -> np.ndarray:
     """Where the receptor shows X-rays: the collimated field and, for an image intensifier,
     its circular input field; the processing measures its window there [-]."""
@@ -480,9 +514,7 @@ def _expected(
     box = sc_.field_box
     projected = {}
     for k, v in projection.integrate(at_patient, sc_.checked_paths, imaged, g.sid_cm).items():
-        v *= mask[box]  # the field edge
-        projected[k] = full = np.zeros(mask.shape, np.float32)  # no primary outside the field
-        full[box] = v
+        projected[k] = sc_.primary_map(v)  # the field edge; no primary outside the field
     p_quanta = projected["quanta"]
     per_photon = {k: _per_photon(exit_spec.fluence, weights, k) for k in PER_PHOTON_KEYS}
     primary = ScaledMaps(projected, {k: ((p_quanta, f),) for k, f in per_photon.items()})
@@ -679,7 +711,7 @@ def simulate(p: Params) -> Result:
     )
 
     metrics = dict(e.figures)
-    rois = exposed_rois(p, e.rois)
+    rois = _scene_exposed_rois(p.geometry, p.patient, rx, p.run.image_px)
     metrics.update(met.image_metrics(detected.signal, detected.expected, rois))
     metrics["dqe0"] = float(detected.dqe0)
     filtered = e.spectra["spectrum_filtered"]

@@ -364,13 +364,14 @@ def _unsharp(a: np.ndarray, strength: float, radius_px: float, m: np.ndarray | N
         # the high-pass is weighted by m: only the box holding m > 0 is worked on
         rows, cols = _support_box(m)
         a0 = np.subtract(a[rows, cols], ref, dtype=np.float32)
-        a0m = np.zeros(a.shape, np.float32)
-        np.multiply(a0, m[rows, cols], out=a0m[rows, cols])
         # normalized convolution, the ratio taken at the coarse pyramid level (one up-sampling)
-        num, k = pyramid.blur_coarse(a0m, radius_px)
-        den, _ = _mask_blur(m, radius_px)
+        num, k, (o0, o1) = pyramid.blur_coarse_box(
+            a0 * m[rows, cols], a.shape, rows, cols, radius_px
+        )
+        den = _mask_blur(m, radius_px)[0][o0 : o0 + num.shape[0], o1 : o1 + num.shape[1]]
         ratio = np.divide(num, den, out=np.zeros_like(num), where=den > MASK_SUPPORT_FLOOR)
-        hp = np.subtract(a0, pyramid.to_fine_window(ratio, k, a.shape, rows, cols), out=a0)
+        fine = pyramid.to_fine_window(ratio, k, a.shape, rows, cols, (o0, o1))
+        hp = np.subtract(a0, fine, out=a0)
         hp *= m[rows, cols]
         hp *= np.float32(strength)
         out = np.array(a, dtype=np.float32, copy=True)

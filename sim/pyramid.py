@@ -90,6 +90,38 @@ def blur_coarse(a: np.ndarray, sigma_px: float) -> tuple[np.ndarray, int]:
     return small, k
 
 
+def blur_coarse_box(
+    a_box: np.ndarray, shape: tuple[int, int], rows: slice, cols: slice, sigma_px: float
+) -> tuple[np.ndarray, int, tuple[int, int]]:
+    """:func:`blur_coarse` of an image of ``shape`` that is zero outside ``(rows, cols)``
+    (``a_box`` its content there), worked on a window around the box only.
+
+    Returns the blurred coarse cells of the window, ``k``, and the coarse index of the
+    window's first cell: equal to the whole image's cells there. The window keeps the
+    pyramid's k x k blocks and two cells of zeros around the box (one for the neighbours of
+    :func:`to_fine_window`). That is enough: each pass of the separable Gaussian blurs along
+    one axis, so the rows (then columns) beyond the box that it reads, as the image's or as
+    the window's 'nearest' extension, are zeros either way.
+    """
+    n0, n1 = shape
+    k = 1 if sigma_px < PYRAMID_MIN_SIGMA_PX else pyramid_factor(sigma_px, min(shape))
+    rest = sigma_px**2 - (k**2 - 1) / 12.0 - k**2 / 6.0 if k > 1 else sigma_px**2
+    sigma_c = math.sqrt(rest) / k
+    margin = 2  # coarse cells
+
+    def span(s: slice, n: int) -> tuple[int, int]:
+        lo = max(s.start // k - margin, 0) * k
+        hi = min(((s.stop - 1) // k + 1 + margin) * k, n)
+        return lo, hi
+
+    (r0, r1), (c0, c1) = span(rows, n0), span(cols, n1)
+    win = np.zeros((r1 - r0, c1 - c0), np.float32)
+    win[rows.start - r0 : rows.stop - r0, cols.start - c0 : cols.stop - c0] = a_box
+    small = block_mean(win, k) if k > 1 else win
+    small = ndimage.gaussian_filter(small, sigma_c, mode="nearest", truncate=GAUSS_TRUNCATE)
+    return small, k, (r0 // k, c0 // k)
+
+
 def to_fine(small: np.ndarray, k: int, shape: tuple[int, ...]) -> np.ndarray:
     """Up-sample a coarse pyramid level back to ``shape`` (small axis first: cheaper)."""
     if k == 1:
@@ -99,16 +131,23 @@ def to_fine(small: np.ndarray, k: int, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def to_fine_window(
-    small: np.ndarray, k: int, shape: tuple[int, ...], rows: slice, cols: slice
+    small: np.ndarray,
+    k: int,
+    shape: tuple[int, ...],
+    rows: slice,
+    cols: slice,
+    origin: tuple[int, int] = (0, 0),
 ) -> np.ndarray:
     """``to_fine(small, k, shape)[rows, cols]``, up-sampling only the coarse cells it needs
-    (and one more on each side, the neighbours of the linear interpolation)."""
+    (and one more on each side, the neighbours of the linear interpolation). ``origin`` is
+    the coarse index of ``small[0, 0]`` (a window of :func:`blur_coarse_box`)."""
+    o0, o1 = origin
     if k == 1:
-        return small[rows, cols]
-    nr, nc = small.shape
+        return small[rows.start - o0 : rows.stop - o0, cols.start - o1 : cols.stop - o1]
+    nr, nc = -(-shape[0] // k), -(-shape[1] // k)  # the whole image's coarse cells
     i0, i1 = max(rows.start // k - 1, 0), min((rows.stop - 1) // k + 2, nr)
     j0, j1 = max(cols.start // k - 1, 0), min((cols.stop - 1) // k + 2, nc)
-    up = upsample_linear(upsample_linear(small[i0:i1, j0:j1], k, 1), k, 0)
+    up = upsample_linear(upsample_linear(small[i0 - o0 : i1 - o0, j0 - o1 : j1 - o1], k, 1), k, 0)
     r, c = rows.start - i0 * k, cols.start - j0 * k
     return up[r : r + rows.stop - rows.start, c : c + cols.stop - cols.start]
 

@@ -306,25 +306,58 @@ def test_masks_checked_once_are_still_checked_when_edited_or_new():
         proc.process(img, bad_flat, good, p, 0.5)
 
 
-@pytest.mark.parametrize("box", [(slice(40, 150), slice(23, 201)), (slice(0, 97), slice(5, 256))])
-def test_unsharp_mask_on_the_field_box_equals_the_whole_image_formula(box):
-    """With a field mask the high-pass is worked on the mask's box only; the result is the
-    whole-image normalized-convolution formula to float32 round-off."""
+@pytest.mark.parametrize(
+    ("box", "radius"),
+    [
+        ((slice(40, 150), slice(23, 201)), 9.0),
+        ((slice(0, 97), slice(5, 256)), 9.0),
+        ((slice(101, 163), slice(90, 171)), 9.0),  # the blur's window inside the image
+        ((slice(101, 163), slice(0, 171)), 1.5),  # no pyramid level (k = 1)
+    ],
+)
+def test_unsharp_mask_on_the_field_box_equals_the_whole_image_formula(box, radius):
+    """With a field mask the high-pass and its blur are worked on a window around the mask's
+    box only; the result is the whole-image normalized-convolution formula to float32
+    round-off."""
     rng = np.random.default_rng(5)
     img = rng.normal(1.0, 0.2, size=(256, 256)).astype(np.float32)
     m = np.zeros((256, 256), np.float32)
     m[box] = 1.0
     m[box[0].start, box[1]] = 0.5  # a soft edge
-    strength, radius = 1.5, 9.0
+    strength = 1.5
     got = proc.unsharp_mask(img, strength, radius, m)
     step = max(1, 256 // 64)
     ref = np.float32(img[::step, ::step][m[::step, ::step] > 0.5].mean())
     a0 = img - ref
     num, k = pyramid.blur_coarse(a0 * m, radius)
-    assert k > 1  # the pyramid path
+    assert (k > 1) == (radius > 2.0)  # the pyramid path, or the direct blur
     den, _ = pyramid.blur_coarse(m, radius)
     ratio = np.divide(num, den, out=np.zeros_like(num), where=den > proc.MASK_SUPPORT_FLOOR)
     want = img + np.float32(strength) * ((a0 - pyramid.to_fine(ratio, k, img.shape)) * m)
-    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
     outside = m == 0
     assert np.array_equal(got[outside], img[outside])
+
+
+@pytest.mark.parametrize("radius", [1.5, 4.0, 9.0, 30.0])
+@pytest.mark.parametrize(
+    "box",
+    [
+        (slice(101, 163), slice(90, 171)),
+        (slice(0, 97), slice(5, 256)),
+        (slice(3, 250), slice(7, 249)),
+    ],
+)
+def test_box_blur_window_holds_the_whole_image_blur_cells(box, radius):
+    """pyramid.blur_coarse_box gives, on its whole window, the coarse cells of the blur of the
+    full image that is zero outside the box, up to its edge two cells beyond the box."""
+    rng = np.random.default_rng(2)
+    shape = (256, 256)
+    full = np.zeros(shape, np.float32)
+    full[box] = rng.normal(1.0, 0.3, size=full[box].shape)
+    want, k = pyramid.blur_coarse(full, radius)
+    got, k2, (o0, o1) = pyramid.blur_coarse_box(full[box], shape, *box, radius)
+    assert k2 == k
+    window = want[o0 : o0 + got.shape[0], o1 : o1 + got.shape[1]]
+    assert window.shape == got.shape
+    np.testing.assert_allclose(got, window, rtol=0, atol=1e-6)

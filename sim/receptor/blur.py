@@ -111,10 +111,11 @@ def _mirror_rows(lo: int, hi: int, n: int) -> np.ndarray:
     return np.where(rows >= n, 2 * (n - 1) - rows, rows)
 
 
-def _convolve_2d(x: np.ndarray, taps: np.ndarray, out: np.ndarray) -> None:
+def _convolve_2d(x: np.ndarray, taps: np.ndarray, out: np.ndarray, gain: float = 1.0) -> None:
     """``x`` (ny, nx) convolved with a short symmetric kernel along both axes into ``out``
-    (reflect edges, as numpy's 'reflect' / scipy's 'mirror'; needs taps.size < nx, ny).
-    ``out`` may be ``x`` itself (the rows a block still needs are kept aside).
+    (reflect edges, as numpy's 'reflect' / scipy's 'mirror'; needs taps.size < nx, ny), times
+    ``gain`` (folded into the taps along y). ``out`` may be ``x`` itself (the rows a block
+    still needs are kept aside).
 
     Row blocks of ~128 kB are filtered along y, then along x, while they sit in the cache;
     symmetric taps pair the two neighbours (one product per pair), and scratch buffers are
@@ -123,6 +124,7 @@ def _convolve_2d(x: np.ndarray, taps: np.ndarray, out: np.ndarray) -> None:
     ny, nx = x.shape
     h = taps.size // 2
     t = [np.float32(v) for v in taps[h:]]
+    ty = [np.float32(v * gain) for v in taps[h:]] if gain != 1.0 else t
     b = max(1, min(ny, _BLOCK_BYTES // (4 * nx)))
     starts = list(range(0, ny, b))
     if len(starts) > 1 and ny - starts[-1] <= h:  # the last block must hold its mirror rows
@@ -148,10 +150,10 @@ def _convolve_2d(x: np.ndarray, taps: np.ndarray, out: np.ndarray) -> None:
                 s[:h] = halo
             halo[:] = s[m : m + h]
         v, tt = vb[:m], tmp[:m]
-        np.multiply(s[h : h + m], t[0], out=v)  # along y
+        np.multiply(s[h : h + m], ty[0], out=v)  # along y
         for j in range(1, h + 1):
             np.add(s[h - j : h - j + m], s[h + j : h + j + m], out=tt)
-            tt *= t[j]
+            tt *= ty[j]
             v += tt
         o = out[r0:r1]
         np.multiply(v, t[0], out=o)  # along x
@@ -168,8 +170,11 @@ def _convolve_2d(x: np.ndarray, taps: np.ndarray, out: np.ndarray) -> None:
             o[:, nx - j :] += e
 
 
-def separable_2d(image: np.ndarray, taps: np.ndarray, in_place: bool = False) -> np.ndarray:
-    """A 2-D image convolved with a short symmetric kernel along both axes (reflect edges).
+def separable_2d(
+    image: np.ndarray, taps: np.ndarray, in_place: bool = False, gain: float = 1.0
+) -> np.ndarray:
+    """A 2-D image convolved with a short symmetric kernel along both axes (reflect edges),
+    times ``gain``.
 
     Parameters
     ----------
@@ -179,6 +184,8 @@ def separable_2d(image: np.ndarray, taps: np.ndarray, in_place: bool = False) ->
         Odd-length symmetric kernel, sum 1.
     in_place : bool
         Write the result into ``image`` (a writeable float32 array) instead of a new array.
+    gain : float
+        Factor on the result, applied with the taps (no pass of its own) [-].
 
     Returns
     -------
@@ -187,11 +194,11 @@ def separable_2d(image: np.ndarray, taps: np.ndarray, in_place: bool = False) ->
     """
     if taps.size <= _DIRECT_TAPS_MAX and taps.size < min(image.shape):
         out = image if in_place else np.empty(image.shape, np.float32)
-        _convolve_2d(np.asarray(image, dtype=np.float32), taps, out)
+        _convolve_2d(np.asarray(image, dtype=np.float32), taps, out, gain)
         return out
     from scipy import ndimage
 
-    out = ndimage.convolve1d(image, taps, axis=0, mode="mirror")
+    out = ndimage.convolve1d(image, taps * np.float32(gain), axis=0, mode="mirror")
     out = ndimage.convolve1d(out, taps, axis=1, mode="mirror")
     if in_place:
         image[...] = out

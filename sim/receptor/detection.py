@@ -350,10 +350,10 @@ def noise_model(
     sigma_mm, gain, sd, add_sd = 0.0, None, None, 0.0
     if noise:
         m2 = m["abs_energy2_keV2"] * np.float32(area / OPTICAL_SWANK)
-        m2 = rx.distort_variance(m2)
+        m2 = np.asarray(rx.distort_variance(m2), dtype=np.float32)
         sigma_mm = rx.optics_sigma_mm
         gain = rx.noise_gain(shape, pixel_mm)
-        sd = np.sqrt(m2, dtype=np.float32)
+        sd = np.sqrt(m2, out=m2)  # m2 is this function's own array
         add_sd = rx.additive_sigma_keV * math.sqrt(area / native**2)
     det = _detected(rx, expected, expected, _figures(rx, means), pixel_mm)
     return NoiseModel(det, sd, gain, float(add_sd), (pixel_mm, a, sigma_mm, w))
@@ -424,7 +424,8 @@ def expected_signal(maps: dict[str, Any], receptor: Any, grid: Any) -> np.ndarra
     if not isinstance(maps, Mapping) or "abs_energy_keV" not in maps:
         raise ValueError("maps must be a dict with an 'abs_energy_keV' image")
     e = np.asarray(maps["abs_energy_keV"], dtype=np.float32)
-    if e.ndim != 2 or not np.all(np.isfinite(e)):
+    vouched = bool(getattr(maps, "finite_nonnegative", False))  # as in _check_maps
+    if e.ndim != 2 or not (vouched or np.all(np.isfinite(e))):
         raise ValueError("maps['abs_energy_keV'] must be a finite 2-D image")
     pixel_mm = _pixel_mm_of(grid, e.shape)
     # every step of the noise-free pipeline is linear: scale by the pixel area afterwards, on
