@@ -114,21 +114,33 @@ class Expected:
     detector_expected: np.ndarray
     grid_tp: dict[str, float]
     grid_ts: dict[str, float]
-    noise_models: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
-    """The receptor's noise model of this frame per (receptor, noise on) (:func:`_noise_of`)."""
+    derived: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    """What is made from this frame once, by key: the receptor's noise model per (receptor,
+    noise on) (:func:`_noise_of`) and the frame dose (:func:`_frame_dose_of`)."""
 
 
 def _noise_of(e: Expected, rx: receptor.Receptor, det: geo.DetectorGrid, noise: bool):
     """The noise model of a noise-free frame (made once per frame, receptor and noise switch):
     every new noisy frame then only draws (:func:`sim.receptor.draw_signal`)."""
     key = (rx, bool(noise))
-    model = e.noise_models.get(key)
+    model = e.derived.get(key)
     if model is None:
         model = receptor.noise_model(
             e.after_grid, rx, det, expected=e.detector_expected, noise=noise
         )
-        e.noise_models[key] = model
+        e.derived[key] = model
     return model
+
+
+def _frame_dose_of(e: Expected, t: Technique, g: geo.Geometry, table: bool):
+    """The frame dose of a noise-free frame's technique (made once per frame: every
+    argument is part of the frame's key)."""
+    key = ("dose", t, g, bool(table))
+    frame = e.derived.get(key)
+    if frame is None:
+        frame = dose_mod.frame_dose(e.spectra["spectrum_filtered"], t, g, table)
+        e.derived[key] = frame
+    return frame
 
 
 @dataclass(frozen=True)
@@ -599,7 +611,7 @@ def abc_kar(p: Params):
 
     def kar(t: Technique) -> float:
         filtered = beam(t.kvp, p.tube.anode_angle_deg, p.filtration.al_mm, t.cu_mm)[1]
-        return dose_mod.frame_dose(filtered, t, g, p.geometry.table).kar_rate_mGy_per_min(t)
+        return dose_mod.kar_rate_mGy_per_min(filtered, t, g)
 
     return kar
 
@@ -714,8 +726,7 @@ def simulate(p: Params) -> Result:
     rois = _scene_exposed_rois(p.geometry, p.patient, rx, p.run.image_px)
     metrics.update(met.image_metrics(detected.signal, detected.expected, rois))
     metrics["dqe0"] = float(detected.dqe0)
-    filtered = e.spectra["spectrum_filtered"]
-    frame = dose_mod.frame_dose(filtered, t, scene_.geometry, p.geometry.table)
+    frame = _frame_dose_of(e, t, scene_.geometry, p.geometry.table)
     dose = dose_mod.dose_report(
         frame,
         t,

@@ -400,7 +400,29 @@ class FrameDose:
     def kar_rate_mGy_per_min(self, technique: Technique | None = None) -> float:
         """Reference air kerma rate [mGy/min] (at this frame's rate, or ``technique``'s)."""
         fps = self.frames_per_s if technique is None else 1.0 / technique.frame_time_s
-        return self.kar_uGy * fps * S_PER_MIN / UGY_PER_MGY
+        return _rate_mGy_per_min(self.kar_uGy, fps)
+
+
+def _rate_mGy_per_min(per_frame_uGy: float, frames_per_s: float) -> float:
+    return per_frame_uGy * frames_per_s * S_PER_MIN / UGY_PER_MGY
+
+
+def kar_uGy_per_frame(
+    spectrum_filtered: Spectrum, technique: Technique, geometry: Geometry
+) -> float:
+    """Reference air kerma per frame, K(d_IRP) per mAs x mAs per frame [uGy] (as
+    :func:`frame_dose`, without the rest of its quantities)."""
+    mas = check_number("technique.mas_per_frame", technique.mas_per_frame, 0.0, 1e4, "mAs")
+    return float(spectrum_filtered.air_kerma_uGy_per_mAs(geometry.irp_cm) * mas)
+
+
+def kar_rate_mGy_per_min(
+    spectrum_filtered: Spectrum, technique: Technique, geometry: Geometry
+) -> float:
+    """Reference air kerma rate of a technique [mGy/min] (:func:`kar_uGy_per_frame` at its
+    frame rate); what automatic brightness control holds under the limits."""
+    fps = 1.0 / check_number("technique.frame_time_s", technique.frame_time_s, 1e-3, 1e3, "s")
+    return _rate_mGy_per_min(kar_uGy_per_frame(spectrum_filtered, technique, geometry), fps)
 
 
 CFR_POINT_CM = 30.0
@@ -447,7 +469,7 @@ def frame_dose(
     mas = check_number("technique.mas_per_frame", technique.mas_per_frame, 0.0, 1e4, "mAs")
     fps = 1.0 / check_number("technique.frame_time_s", technique.frame_time_s, 1e-3, 1e3, "s")
     k100 = spectrum_filtered.air_kerma_uGy_per_mAs(100.0)
-    kar = spectrum_filtered.air_kerma_uGy_per_mAs(geometry.irp_cm) * mas
+    kar = kar_uGy_per_frame(spectrum_filtered, technique, geometry)
     sid = geometry.sid_cm
     kap = spectrum_filtered.air_kerma_uGy_per_mAs(sid) * mas * geometry.field_area_cm2_at(sid)
 
