@@ -238,13 +238,13 @@ def test_blur_correlates_noise_without_changing_mean(rqa5):
     assert float(d.signal.mean()) == pytest.approx(float(d.expected.mean()), rel=2e-3)
 
 
-@pytest.mark.parametrize("in_place", [False, True])
+@pytest.mark.parametrize(("in_place", "gain"), [(False, 1.0), (True, 1.0), (False, 0.37)])
 @pytest.mark.parametrize("n_taps", [3, 5, 7, 9])
 @pytest.mark.parametrize("shape", [(37, 50), (512, 512), (300, 11), (3000, 11), (2052, 16)])
-def test_direct_blur_is_the_mirrored_convolution(n_taps, shape, in_place):
+def test_direct_blur_is_the_mirrored_convolution(n_taps, shape, in_place, gain):
     """The blocked direct blur equals scipy's separable convolution with mirrored edges (the
     reference of the reflect boundary), on images taller, wider and larger than one block,
-    whether it writes a new image or overwrites its input."""
+    whether it writes a new image or overwrites its input, and with a gain on the taps."""
     from scipy import ndimage
 
     from sim.receptor.blur import separable_2d
@@ -256,9 +256,9 @@ def test_direct_blur_is_the_mirrored_convolution(n_taps, shape, in_place):
     taps /= taps.sum()
     ref = ndimage.convolve1d(x.astype(np.float64), taps, axis=0, mode="mirror")
     ref = ndimage.convolve1d(ref, taps, axis=1, mode="mirror")
-    out = separable_2d(x, taps, in_place=in_place)
+    out = separable_2d(x, taps, in_place=in_place, gain=gain)
     assert (out is x) == in_place
-    assert np.allclose(out, ref, rtol=0.0, atol=2e-6)
+    assert np.allclose(out, gain * ref, rtol=0.0, atol=2e-6)
 
 
 # --------------------------------------------------------------------------- image intensifier

@@ -102,7 +102,7 @@ def _kernel_dft(taps_key: tuple[float, ...], n: int, full: bool) -> np.ndarray:
     return out
 
 
-_BLOCK_BYTES = 1 << 17  # rows per block of the direct convolution: ~128 kB, cache-sized
+_BLOCK_BYTES = 1 << 18  # rows per block of the direct convolution: ~256 kB, L2-sized
 
 
 def _mirror_rows(lo: int, hi: int, n: int) -> np.ndarray:
@@ -117,8 +117,9 @@ def _convolve_2d(x: np.ndarray, taps: np.ndarray, out: np.ndarray, gain: float =
     ``gain`` (folded into the taps along y). ``out`` may be ``x`` itself (the rows a block
     still needs are kept aside).
 
-    Row blocks of ~128 kB are filtered along y, then along x, while they sit in the cache;
-    symmetric taps pair the two neighbours (one product per pair), and scratch buffers are
+    Row blocks of ~256 kB are filtered along y, then along x, while they sit in the cache;
+    symmetric taps pair the two neighbours (one product per pair), the y-filtered block gets
+    its reflected edge columns so the x pass needs no edge cases, and scratch buffers are
     reused, so a 3-tap blur of a 1024 x 1024 image costs ~2 ms instead of ~6.
     """
     ny, nx = x.shape
@@ -131,11 +132,14 @@ def _convolve_2d(x: np.ndarray, taps: np.ndarray, out: np.ndarray, gain: float =
         starts.pop()
     ends = [*starts[1:], ny]
     rows_max = max(e - s for s, e in zip(starts, ends, strict=True))
-    vb = np.empty((rows_max, nx), np.float32)
+    vp = np.empty((rows_max, nx + 2 * h), np.float32)  # y-filtered rows, h columns each side
     tmp = np.empty((rows_max, nx), np.float32)
+    cols = np.arange(1, h + 1)
+    dst = np.concatenate([h - cols, h + nx - 1 + cols])  # reflected columns of vp ...
+    src = np.concatenate([h + cols, h + nx - 1 - cols])  # ... and the columns they copy
     in_place = np.shares_memory(x, out)
     if in_place:
-        src = np.empty((rows_max + 2 * h, nx), np.float32)
+        src_rows = np.empty((rows_max + 2 * h, nx), np.float32)
         halo = np.empty((h, nx), np.float32)  # rows above the block, as they were
     for r0, r1 in zip(starts, ends, strict=True):
         m = r1 - r0
@@ -143,31 +147,26 @@ def _convolve_2d(x: np.ndarray, taps: np.ndarray, out: np.ndarray, gain: float =
         if not in_place:
             s = x[lo:hi] if lo >= 0 and hi <= ny else np.take(x, _mirror_rows(lo, hi, ny), 0)
         else:  # rows from r0 on are not written yet; those above come from the halo
-            s = src[: m + 2 * h]
+            s = src_rows[: m + 2 * h]
             first = lo if r0 == 0 else r0
             np.take(x, _mirror_rows(first, hi, ny), 0, out=s[first - lo :])
             if r0 > 0:
                 s[:h] = halo
             halo[:] = s[m : m + h]
-        v, tt = vb[:m], tmp[:m]
+        w, tt = vp[:m], tmp[:m]
+        v = w[:, h : h + nx]
         np.multiply(s[h : h + m], ty[0], out=v)  # along y
         for j in range(1, h + 1):
             np.add(s[h - j : h - j + m], s[h + j : h + j + m], out=tt)
             tt *= ty[j]
             v += tt
+        w[:, dst] = w[:, src]  # reflected edge columns
         o = out[r0:r1]
         np.multiply(v, t[0], out=o)  # along x
         for j in range(1, h + 1):
-            w, e = tt[:, : nx - 2 * j], tt[:, :j]
-            np.add(v[:, : nx - 2 * j], v[:, 2 * j :], out=w)
-            w *= t[j]
-            o[:, j : nx - j] += w
-            np.add(v[:, j:0:-1], v[:, j : 2 * j], out=e)  # left edge: mirrored neighbours
-            e *= t[j]
-            o[:, :j] += e
-            np.add(v[:, nx - 2 * j : nx - j], v[:, nx - 2 : nx - 2 - j : -1], out=e)  # right
-            e *= t[j]
-            o[:, nx - j :] += e
+            np.add(w[:, h - j : h - j + nx], w[:, h + j : h + j + nx], out=tt)
+            tt *= t[j]
+            o += tt
 
 
 def separable_2d(
