@@ -68,6 +68,9 @@ class ScaledMaps(Mapping):
                 self._arrays[key] = a
         return a
 
+    def __contains__(self, key: object) -> bool:  # without making a derived map
+        return key in self._arrays or key in self._terms
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._order)
 

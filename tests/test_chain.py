@@ -286,6 +286,17 @@ def test_maps_made_on_first_use_equal_their_terms_and_region_means_match():
         e.after_grid["no such map"]
 
 
+def test_a_frame_makes_no_derived_map_in_full():
+    """simulate reads the maps needed only as region means without making them (a membership
+    test must not make the map either)."""
+    p = sim.Params().replace(**{"run.image_px": 64, "abc.enabled": False, "tube.kvp": 77.7})
+    sim.simulate(p)
+    e = chain.expected_frame(p, sim.params.technique_from(p))
+    for maps in (e.primary, e.scatter, e.after_grid):
+        assert "kerma_uGy" in maps and "abs_quanta" in maps
+        assert {"kerma_uGy", "abs_quanta"}.isdisjoint(maps._arrays)
+
+
 @pytest.mark.parametrize("box_rows", [(20, 44), (0, 30), (50, 64)])
 def test_after_grid_blurs_the_primary_only_where_it_can_reach(box_rows):
     """after_grid on a field box gives the whole-image focal-spot blur of the primary plus the
