@@ -212,11 +212,11 @@ def flat_field(raw: Any, flat_expected: Any, dark: Any = None) -> np.ndarray:
 
 
 def _flat_field(r: np.ndarray, f: np.ndarray) -> np.ndarray:
-    fmax = float(f.max())
+    fmin, fmax = _per_array(f, "range", lambda: (float(f.min()), float(f.max())))
     if not fmax > 0.0:
         raise ValueError(f"flat_expected has no positive pixel (max {fmax!r}); it must be > 0")
     floor = np.float32(fmax * FLAT_FLOOR_REL)
-    if float(f.min()) > floor:  # usual case: an open-field flat, positive everywhere
+    if fmin > floor:  # usual case: an open-field flat, positive everywhere
         return np.divide(r, f, dtype=np.float32)
     out = np.divide(r, f, out=np.zeros_like(r, dtype=np.float32), where=f > floor)
     return out.astype(np.float32, copy=False)
