@@ -718,8 +718,15 @@ def roi_masks(phantom: Phantom, geometry: Geometry, grid: DetectorGrid) -> dict[
     for roi in phantom.rois:
         cx, cy, cz = roi.center_mm
         m = sid_mm / max(skin_mm + cz, 1e-6)
-        r2 = (x[None, :] - cx * m) ** 2 + (y[:, None] - cy * m) ** 2
-        mask = (r2 <= (roi.radius_mm * m) ** 2) & (r2 >= (roi.inner_mm * m) ** 2)
+        reach = roi.radius_mm * m
+        # the disc lies in the rows and columns within its radius: work on that block only
+        rows = np.flatnonzero(np.abs(y - cy * m) <= reach)
+        cols = np.flatnonzero(np.abs(x - cx * m) <= reach)
+        mask = np.zeros((y.size, x.size), dtype=bool)
+        if rows.size and cols.size:
+            rs, cs = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+            r2 = (x[None, cs] - cx * m) ** 2 + (y[rs, None] - cy * m) ** 2
+            mask[rs, cs] = (r2 <= reach**2) & (r2 >= (roi.inner_mm * m) ** 2)
         if roi.labels:
             path = _labelled_path(phantom, roi.labels, geometry, grid)
             inside = path[mask]
@@ -744,13 +751,13 @@ def _near(crossed: np.ndarray, mask: np.ndarray, reach_px: float) -> np.ndarray:
     so the distance transform runs there (exact, and a few times faster than on the grid).
     """
     out = np.zeros_like(mask)
-    rows, cols = np.nonzero(mask)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if rows.size == 0:
         return out
     pad = int(math.ceil(reach_px)) + 1
     n0, n1 = mask.shape
-    r0, r1 = max(int(rows.min()) - pad, 0), min(int(rows.max()) + pad + 1, n0)
-    c0, c1 = max(int(cols.min()) - pad, 0), min(int(cols.max()) + pad + 1, n1)
+    r0, r1 = max(int(rows[0]) - pad, 0), min(int(rows[-1]) + pad + 1, n0)
+    c0, c1 = max(int(cols[0]) - pad, 0), min(int(cols[-1]) + pad + 1, n1)
     box = crossed[r0:r1, c0:c1]
     if box.any():
         out[r0:r1, c0:c1] = ndimage.distance_transform_edt(~box) <= reach_px
