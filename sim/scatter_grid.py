@@ -110,11 +110,12 @@ def _plan_key(geometry: Any, grid: Any) -> tuple:
 
 def _coarse(img: np.ndarray, plan: _Plan, dtype: type = np.float32) -> np.ndarray:
     """Block mean onto the coarse image cells, then edge-extended over the domain."""
-    a = np.asarray(img, dtype=dtype)
+    a = np.asarray(img)
     if plan.pad_lo or plan.pad_hi:
         a = np.pad(a, ((plan.pad_lo, plan.pad_hi),) * 2, mode="edge")
     n, f = plan.n_fov, plan.f
-    rows = a.reshape(n, f, n * f).sum(axis=1)  # whole rows added: vectorised, cache-friendly
+    # whole rows added (vectorised, cache-friendly), in ``dtype`` as they are read
+    rows = a.reshape(n, f, n * f).sum(axis=1, dtype=dtype)
     c = rows.reshape(n, n, f).sum(axis=2)
     c *= c.dtype.type(1.0 / (f * f))
     lo = plan.off
