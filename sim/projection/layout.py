@@ -52,7 +52,6 @@ from sim.projection.lut import (
     _build,
     _cell_outputs,
     _hardened_weights,
-    _parallel,
     _round_support,
     _round_up,
     _tabulate,
@@ -242,19 +241,16 @@ def _evaluate(
     packed = lut.scaled_cells(n_dense, log_scale)
     ctype = np.complex64 if n_dense == 1 else np.complex128
 
-    def work(start: int, stop: int) -> None:
-        ch = min(_CHUNK, stop - start)
-        g = np.empty(ch, ctype)
-        gv_all = g.view(np.float32).reshape(ch, 2 * n_dense)
-        t_all = np.empty(ch, np.float32)
-        for s in range(start, stop, ch):
-            e = min(stop, s + ch)
-            n = e - s
-            idx = cells.idx[s:e]
-            fr = [f[s:e] for f in cells.frac]
-            _cell_outputs(out[:, s:e], packed, idx, fr, g[:n], gv_all[:n], t_all[:n])
-
-    _parallel(work, n_pix)
+    ch = max(1, min(_CHUNK, n_pix))
+    g = np.empty(ch, ctype)
+    gv_all = g.view(np.float32).reshape(ch, 2 * n_dense)
+    t_all = np.empty(ch, np.float32)
+    for s in range(0, n_pix, ch):
+        e = min(n_pix, s + ch)
+        n = e - s
+        idx = cells.idx[s:e]
+        fr = [f[s:e] for f in cells.frac]
+        _cell_outputs(out[:, s:e], packed, idx, fr, g[:n], gv_all[:n], t_all[:n])
     if cells.sparse is not None and cells.sparse.size:
         acc = np.empty(cells.sparse.size, np.float32)
         for k in range(k_out):

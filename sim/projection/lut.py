@@ -15,8 +15,9 @@ interpolated per pixel (the formula and the basis-material decomposition:
    ``exp(-t mu_b(E))`` per axis, products, and one matrix product with ``fluence * w`` (no
    per-pixel exponentials).
 3. Per pixel: basis thicknesses ``A_b = sum_m a_mb L_m``, then (bi/tri)linear interpolation of
-   ``log(out)`` in float32, vectorised over pixels in cache-sized chunks (threads for large
-   images); bilinear cell coefficients are packed so one gather per output and pixel suffices.
+   ``log(out)`` in float32, vectorised over pixels in cache-sized chunks (one thread: on
+   this project's 2-core machine a second thread made a 512 px frame ~3 ms slower, not
+   faster); bilinear cell coefficients are packed so one gather per output and pixel suffices.
 
 LUTs are cached by (spectrum shape, i.e. normalised to its peak bin so that the mAs does not
 matter; common path parts; materials with their remaining maximum paths rounded up on a
@@ -36,14 +37,12 @@ J. H. Hubbell, S. M. Seltzer, NIST SRD 126 (2004) (attenuation coefficients, via
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import math
-import os
 import threading
 import types
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -76,7 +75,6 @@ _MAX_DEFAULT_PATH_MM = 500.0  # cap of a default axis range [mm]
 _LADDER_STEPS_PER_OCTAVE = 4  # maximum paths rounded up to 2^(k/4) mm so small changes reuse LUTs
 _SUPPORT_FLOOR = 1.0 / 256.0  # pixel fractions rounded up to a power of 2 (>= 1/256) for keys
 _CHUNK = 16384  # pixels per chunk (fits the L2 cache with the temporaries)
-_MAX_THREADS = 4  # threads for the per-pixel interpolation of large images
 _CACHE_SIZE = 32
 _SPARSE_MAX_FRACTION = 0.5  # above this pixel fraction the third axis is interpolated densely
 _PRUNE = 1e-10  # energy bins with fluence below this fraction of the peak bin are dropped
@@ -320,32 +318,29 @@ class Lut:
         ctype = np.complex64 if n_dense == 1 else np.complex128
         n1 = self.axes[1].n_nodes - 1 if n_dense == 2 else 0
 
-        def work(start: int, stop: int) -> None:
-            ch = min(_CHUNK, stop - start)
-            a_buf = [np.empty(ch, f32) for _ in ax]
-            u_buf = [np.empty(ch, f32) for _ in ax]
-            tmp = np.empty(ch, f32)
-            tmp2 = np.empty(ch, f32)
-            ibuf = [np.empty(ch, np.intp) for _ in ax]
-            g = np.empty(ch, ctype)
-            gf = g.view(f32).reshape(ch, 2 * n_dense)
-            for s in range(start, stop, ch):
-                e = min(stop, s + ch)
-                n = e - s
-                sel = slice(s, e)
-                fr = []
-                for b, axis in enumerate(ax):
-                    a = self._coords(flat, terms[b], sel, a_buf[b][:n], tmp[:n])
-                    fr.append(axis.locate(a, offsets[b], ibuf[b][:n], u_buf[b][:n], tmp2[:n]))
-                idx = ibuf[0][:n]
-                if n_dense == 2:
-                    idx *= n1
-                    idx += ibuf[1][:n]
-                gg = g[:n]
-                gv = gf[:n]
-                _cell_outputs(out[:, s:e], cells, idx, fr, gg, gv, tmp[:n])
-
-        _parallel(work, n_pix)
+        ch = max(1, min(_CHUNK, n_pix))
+        a_buf = [np.empty(ch, f32) for _ in ax]
+        u_buf = [np.empty(ch, f32) for _ in ax]
+        tmp = np.empty(ch, f32)
+        tmp2 = np.empty(ch, f32)
+        ibuf = [np.empty(ch, np.intp) for _ in ax]
+        g = np.empty(ch, ctype)
+        gf = g.view(f32).reshape(ch, 2 * n_dense)
+        for s in range(0, n_pix, ch):
+            e = min(n_pix, s + ch)
+            n = e - s
+            sel = slice(s, e)
+            fr = []
+            for b, axis in enumerate(ax):
+                a = self._coords(flat, terms[b], sel, a_buf[b][:n], tmp[:n])
+                fr.append(axis.locate(a, offsets[b], ibuf[b][:n], u_buf[b][:n], tmp2[:n]))
+            idx = ibuf[0][:n]
+            if n_dense == 2:
+                idx *= n1
+                idx += ibuf[1][:n]
+            gg = g[:n]
+            gv = gf[:n]
+            _cell_outputs(out[:, s:e], cells, idx, fr, gg, gv, tmp[:n])
 
     def _interp_nd(
         self,
@@ -432,27 +427,6 @@ def _cell_outputs(out, cells, idx, fr, gg, gv, t) -> None:
             r += gv[:, 0]
             r += t
         np.exp(r, out=r)
-
-
-_POOL: concurrent.futures.ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def _parallel(work: Callable[[int, int], None], n_pix: int) -> None:
-    """Run ``work(start, stop)`` over the pixels, split among threads when the image spans
-    several chunks (numpy releases the GIL in the gathers and ufuncs)."""
-    global _POOL
-    n_threads = min(_MAX_THREADS, os.cpu_count() or 1, max(1, n_pix // (2 * _CHUNK)))
-    if n_threads <= 1:
-        work(0, n_pix)
-        return
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = concurrent.futures.ThreadPoolExecutor(_MAX_THREADS, "projection")
-    step = -(-n_pix // n_threads)
-    futures = [_POOL.submit(work, s, min(n_pix, s + step)) for s in range(0, n_pix, step)]
-    for f in futures:
-        f.result()
 
 
 # --------------------------------------------------------------------------------------------
