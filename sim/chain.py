@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from sim import brightness, phantoms, processing, projection, receptor
+from sim import brightness, memo, phantoms, processing, projection, receptor
 from sim import dose as dose_mod
 from sim import geometry as geo
 from sim import grid as grid_mod
@@ -510,7 +510,22 @@ def _weighted_mean(values_E: np.ndarray, fluence: np.ndarray, w: np.ndarray) -> 
     return float(fluence @ (w * values_E)) / den if den > 0.0 else 1.0
 
 
-@lru_cache(maxsize=16)
+FRAME_CACHE_BYTES = 96 << 20
+"""Memory for noise-free frames kept per process (:func:`expected_frame`) [bytes]: a choice,
+about 8 frames of 512 x 512 or 2 of 1024 x 1024 (and many of ABC's 96 x 96 probes). A frame
+not kept costs one new frame (~20 ms at 512 px); a bounded cache keeps a class server's
+memory in check and reuses the memory it frees."""
+
+
+def _frame_nbytes(e: Expected) -> int:
+    """Bytes of a noise-free frame's own arrays (the scene's are shared), with room for its
+    noise model (two images)."""
+    own = [a for maps in (e.primary, e.scatter, e.after_grid) for a in maps._arrays.values()]
+    own += [e.flat, e.detector_expected]
+    return sum({id(a): a.nbytes for a in own}.values()) + 2 * e.detector_expected.nbytes
+
+
+@memo.byte_cached(FRAME_CACHE_BYTES, _frame_nbytes)
 def _expected(
     t, focal_mm, angle, al_mm, g_knobs, patient, scatter_knobs, grid_knobs, rec, image_px
 ):

@@ -9,14 +9,13 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import threading
 import zlib
-from collections import OrderedDict
 
 import numpy as np
 from scipy import ndimage
 
 from sim.geometry import TABLE_LAYERS_MM, DetectorGrid, Geometry, center_roi_mask
+from sim.memo import ByteCache
 from sim.phantoms.model import Phantom
 from sim.phantoms.shapes import (
     _MAX_SUB,
@@ -38,50 +37,17 @@ _SMALL_BLOCK = 1 << 11  # pixels of a block small enough to trace as one list of
 # ------------------------------------------------------------------------------------------
 # projection: chords of one shape on the receptor grid
 # ------------------------------------------------------------------------------------------
-class _ByteCache:
-    """Thread-safe LRU cache bounded by the bytes of the numpy arrays it holds."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.data: OrderedDict = OrderedDict()
-        self.nbytes = 0
-        self.lock = threading.Lock()
-
-    @staticmethod
-    def _size(value) -> int:
-        if value is None:
-            return 64
-        if isinstance(value, dict):
-            return sum(a.nbytes for a in value.values()) + 64
-        return value[2].nbytes + 64
-
-    def get(self, key):
-        with self.lock:
-            try:
-                value = self.data.pop(key)
-            except KeyError:
-                return None, False
-            self.data[key] = value
-            return value, True
-
-    def put(self, key, value) -> None:
-        with self.lock:
-            if key in self.data:
-                self.nbytes -= self._size(self.data.pop(key))
-            self.data[key] = value
-            self.nbytes += self._size(value)
-            while self.nbytes > self.max_bytes and len(self.data) > 1:
-                _, old = self.data.popitem(last=False)
-                self.nbytes -= self._size(old)
-
-    def clear(self) -> None:
-        with self.lock:
-            self.data.clear()
-            self.nbytes = 0
+def _held_bytes(value) -> int:
+    """Bytes of a cached chord block (r0, c0, block), or of a dict of path maps."""
+    if value is None:
+        return 0
+    if isinstance(value, dict):
+        return sum(a.nbytes for a in value.values())
+    return value[2].nbytes
 
 
-_CHORDS = _ByteCache(256 << 20)
-_MAPS = _ByteCache(128 << 20)
+_CHORDS = ByteCache(256 << 20, _held_bytes)
+_MAPS = ByteCache(128 << 20, _held_bytes)
 
 
 def clear_caches() -> None:
