@@ -251,8 +251,8 @@ def to_log(img: Any, i0: float = 1.0) -> np.ndarray:
     return _to_log(a, i0)
 
 
-def _to_log(a: np.ndarray, i0: float) -> np.ndarray:
-    t = np.maximum(a, np.float32(LOG_FLOOR * i0))
+def _to_log(a: np.ndarray, i0: float, in_place: bool = False) -> np.ndarray:
+    t = np.maximum(a, np.float32(LOG_FLOOR * i0), out=a if in_place else None)
     if i0 != 1.0:
         t *= np.float32(1.0 / i0)
     np.log(t, out=t)
@@ -348,9 +348,11 @@ def _mask_blur(m: np.ndarray, radius_px: float) -> tuple[np.ndarray, int]:
     return _per_array(m, key, lambda: pyramid.blur_coarse(m, radius_px))
 
 
-def _unsharp(a: np.ndarray, strength: float, radius_px: float, m: np.ndarray | None) -> np.ndarray:
+def _unsharp(
+    a: np.ndarray, strength: float, radius_px: float, m: np.ndarray | None, in_place: bool = False
+) -> np.ndarray:
     if strength == 0.0:
-        return a.copy()
+        return a if in_place else a.copy()
     if m is None:
         blur = pyramid.gaussian(a, radius_px)
         hp = a - blur
@@ -374,7 +376,7 @@ def _unsharp(a: np.ndarray, strength: float, radius_px: float, m: np.ndarray | N
         hp = np.subtract(a0, fine, out=a0)
         hp *= m[rows, cols]
         hp *= np.float32(strength)
-        out = np.array(a, dtype=np.float32, copy=True)
+        out = a if in_place else np.array(a, dtype=np.float32, copy=True)
         out[rows, cols] += hp
         return out
     out = a + np.float32(strength) * hp
@@ -428,12 +430,22 @@ def _window_samples(a: np.ndarray, m: np.ndarray | None) -> np.ndarray:
     if m is None:
         vals = sub.ravel()
     else:
-        vals = sub[m[::step, ::step] > 0.5]
-        if vals.size < AUTO_WINDOW_MIN_SAMPLES:
+        # the in-field samples' flat indices, worked out once per read-only mask
+        idx = _per_array(m, ("samples", step), lambda: _sample_index(m, step))
+        if idx.size >= AUTO_WINDOW_MIN_SAMPLES:
+            vals = a.reshape(-1).take(idx)
+        else:
             vals = a[m > 0.5]
             if vals.size == 0:  # empty field: whole image
                 vals = sub.ravel()
-    return vals[np.isfinite(vals)]
+    finite = np.isfinite(vals)
+    return vals if finite.all() else vals[finite]
+
+
+def _sample_index(m: np.ndarray, step: int) -> np.ndarray:
+    """Flat indices of the pixels on the ``step`` grid where the mask is above 0.5."""
+    rows, cols = np.nonzero(m[::step, ::step] > 0.5)
+    return rows * (step * m.shape[1]) + cols * step
 
 
 def _auto_window(a: np.ndarray, m: np.ndarray | None, lo: float, hi: float) -> tuple[float, float]:
@@ -495,6 +507,23 @@ def _window_level(a: np.ndarray, w: float, c: float, g: float, invert: bool) -> 
     if g != 1.0:
         np.power(v, np.float32(1.0 / g), out=v)
     return v.astype(np.float32, copy=False)
+
+
+def _window_to_uint8(a: np.ndarray, w: float, c: float, invert: bool) -> np.ndarray:
+    """``to_display_uint8(_window_level(a, w, c, 1, invert))`` in one buffer and five passes
+    (the same grey levels up to float32 rounding at a half level)."""
+    scale = np.float32(255.0 / w)
+    if invert:  # 255 (c + w/2 - a) / w
+        v = np.multiply(a, -scale)
+        v += np.float32((c + 0.5 * w) * (255.0 / w))
+    else:  # 255 (a - c + w/2) / w
+        v = np.multiply(a, scale)
+        v -= np.float32((c - 0.5 * w) * (255.0 / w))
+    np.clip(v, 0.0, 255.0, out=v)  # clips +-inf; NaN stays NaN
+    if np.isnan(v).any():
+        np.nan_to_num(v, copy=False, nan=0.0)
+    v += np.float32(0.5)  # round half up, then truncate
+    return v.astype(np.uint8)
 
 
 def to_display_uint8(v: Any) -> np.ndarray:
@@ -630,13 +659,13 @@ def process(
         p = _to_log(t, 1.0) - _to_log(_flat_field(mask_raw, flat), 1.0)
         mode = "dsa"
     elif proc.log:
-        p = _to_log(t, 1.0)
+        p = _to_log(t, 1.0, in_place=True)
         mode = "log"
     else:
         p = t
         mode = "linear"
 
-    p = _unsharp(p, strength, radius_mm / px, m)
+    p = _unsharp(p, strength, radius_mm / px, m, in_place=True)  # p is this call's own array
 
     if dsa:
         level = 0.0
@@ -653,14 +682,18 @@ def process(
 
     # log / DSA images are attenuation (high = fewer X-rays): flip for the fluoro convention
     flip = (mode != "linear") != invert
-    v = _window_level(p, window, level, gamma, flip)
-    if dsa and m is not None:
-        # outside the collimated field a subtraction of two near-empty frames is pure noise:
-        # show the shutters black, as subtraction displays do
-        v = v * m
+    if gamma == 1.0 and not dsa:
+        display = _window_to_uint8(p, window, level, flip)
+    else:
+        v = _window_level(p, window, level, gamma, flip)
+        if dsa and m is not None:
+            # outside the collimated field a subtraction of two near-empty frames is pure
+            # noise: show the shutters black, as subtraction displays do
+            v = v * m
+        display = to_display_uint8(v)
     return ProcessedImage(
         processed=p,
-        display=to_display_uint8(v),
+        display=display,
         window=float(window),
         level=float(level),
         mode=mode,

@@ -361,3 +361,17 @@ def test_box_blur_window_holds_the_whole_image_blur_cells(box, radius):
     window = want[o0 : o0 + got.shape[0], o1 : o1 + got.shape[1]]
     assert window.shape == got.shape
     np.testing.assert_allclose(got, window, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("invert", [False, True])
+@pytest.mark.parametrize(("w", "c"), [(0.7, 1.1), (3.0, 0.2), (1e-3, 1.0)])
+def test_one_pass_display_matches_window_then_display(invert, w, c):
+    """The display made in one buffer (gamma 1) has the grey levels of window/level followed
+    by to_display_uint8, up to one level where float32 rounding meets a half level."""
+    rng = np.random.default_rng(1)
+    a = rng.normal(1.0, 0.5, (256, 256)).astype(np.float32)
+    a[0, :2] = np.inf, -np.inf
+    want = proc.to_display_uint8(proc._window_level(a, w, c, 1.0, invert)).astype(int)
+    got = proc._window_to_uint8(a, w, c, invert).astype(int)
+    assert np.abs(got - want).max() <= 1
+    assert np.mean(got != want) < 1e-3
