@@ -451,11 +451,18 @@ def open_field_signal(
     Seibert, Boone & Lindfors, Proc. SPIE 3336:348 (1998) (flat-field correction).
     """
     e = np.asarray(spectrum_per_frame.energy_keV, dtype=np.float64)
+    w = rx.weights(e)["abs_energy_keV"]
+    tp = grid_mod.grid_transmission(grid_knobs, e).tp_E
+    return _open_field(spectrum_per_frame, w, tp, rx, sid_cm, det)
+
+
+def _open_field(spectrum_per_frame: Spectrum, w_abs, tp_E, rx, sid_cm: float, det) -> np.ndarray:
+    """:func:`open_field_signal` from the receptor's absorbed-energy weight and the grid's
+    primary transmission per energy bin, when the caller has them already."""
     phi = np.asarray(spectrum_per_frame.fluence, dtype=np.float64)
-    w = rx.weights(e)
-    tp = np.asarray(grid_mod.grid_transmission(grid_knobs, e).tp_E, dtype=np.float64)
+    tp = np.asarray(tp_E, dtype=np.float64)
     sid = check_number("geometry.sid_cm", sid_cm, 1.0, 1e4, "cm")
-    e_mm2 = float(phi @ (w["abs_energy_keV"] * tp)) * (REFERENCE_DISTANCE_CM / sid) ** 2
+    e_mm2 = float(phi @ (w_abs * tp)) * (REFERENCE_DISTANCE_CM / sid) ** 2
     return rx.flat_field(e_mm2, int(det.n_px), float(det.pixel_mm))
 
 
@@ -522,7 +529,8 @@ def _frame_nbytes(e: Expected) -> int:
     noise model (two images)."""
     own = [a for maps in (e.primary, e.scatter, e.after_grid) for a in maps._arrays.values()]
     own += [e.flat, e.detector_expected]
-    return sum({id(a): a.nbytes for a in own}.values()) + 2 * e.detector_expected.nbytes
+    held = {id(a): a.nbytes if 0 not in a.strides else a.itemsize for a in own}  # views of 1
+    return sum(held.values()) + 2 * e.detector_expected.nbytes
 
 
 @memo.byte_cached(FRAME_CACHE_BYTES, _frame_nbytes)
@@ -586,7 +594,10 @@ def _expected(
     g_focal = dataclasses.replace(g, focal_spot_mm=focal_mm)
     after = after_grid({k: terms[k] for k in projected}, g_focal, det.pixel_mm, box)
     after = ScaledMaps(after, {k: t for k, t in terms.items() if k not in after})
-    flat = rx.gain_reference(open_field_signal(at_patient, rx, grid_knobs, g_knobs.sid_cm, det))
+    open_field = _open_field(
+        at_patient, weights["abs_energy_keV"], gt.tp_E, rx, g_knobs.sid_cm, det
+    )
+    flat = rx.gain_reference(open_field)
     flat.flags.writeable = False  # cached with the frame; processing checks it once
     detector_expected = receptor.expected_signal(after, rx, det)
     figures = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -86,3 +87,33 @@ def byte_cached(max_bytes: int, size_of: Callable[[Any], int]):
         return wrapper
 
     return decorate
+
+
+_PER_ARRAY: OrderedDict = OrderedDict()
+_PER_ARRAY_SIZE = 64
+_PER_ARRAY_LOCK = threading.Lock()
+
+
+def per_array(a: Any, what: Hashable, compute: Callable[[], Any]) -> Any:
+    """``compute()``, remembered for a read-only numpy array ``a`` under ``what``.
+
+    The scene's field mask, its regions of interest and a frame's open-field image are the
+    same arrays frame after frame, so their checks, boxes, blurs and indices are worked out
+    once. Only read-only arrays are remembered, by identity through a weak reference: a
+    writeable array, or a new one at a reused address, is worked out again. A ``compute``
+    that raises stores nothing.
+    """
+    if a.flags.writeable:
+        return compute()
+    key = (id(a), what)
+    with _PER_ARRAY_LOCK:
+        hit = _PER_ARRAY.get(key)
+        if hit is not None and hit[0]() is a:
+            _PER_ARRAY.move_to_end(key)
+            return hit[1]
+    value = compute()
+    with _PER_ARRAY_LOCK:
+        _PER_ARRAY[key] = (weakref.ref(a), value)
+        while len(_PER_ARRAY) > _PER_ARRAY_SIZE:
+            _PER_ARRAY.popitem(last=False)
+    return value

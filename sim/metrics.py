@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from sim import memo
+
 __all__ = [
     "cnr",
     "contrast",
@@ -86,7 +88,11 @@ def _mask(name: str, mask: Any, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _values(name: str, img: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    v = img[mask].astype(np.float64, copy=False)
+    if img.flags.c_contiguous:  # a region's pixels by its flat indices, found once per mask
+        v = img.reshape(-1).take(memo.per_array(mask, "flat", lambda: np.flatnonzero(mask)))
+    else:
+        v = img[mask]
+    v = v.astype(np.float64, copy=False)
     if v.size and not np.isfinite(v).all():
         raise ValueError(f"{name} has NaN/inf pixels inside the region; they must be finite")
     return v

@@ -33,16 +33,13 @@ sect. 3.6.3 (unsharp masking and highboost filtering).
 from __future__ import annotations
 
 import math
-import threading
-import weakref
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from sim import pyramid
+from sim import memo, pyramid
 from sim.geometry import support_box
 from sim.validate import check_number
 
@@ -106,7 +103,7 @@ def _check_image(name: str, img: Any, *, finite: bool = True) -> np.ndarray:
         return True
 
     if finite:
-        _per_array(a, "finite", check)
+        memo.per_array(a, "finite", check)
     return a
 
 
@@ -129,37 +126,8 @@ def _check_mask(mask: Any, shape: tuple[int, ...], name: str = "mask") -> np.nda
             raise ValueError(f"{name} values must be finite and in [0, 1] (bool or weights)")
         return True
 
-    _per_array(m, "mask", check)
+    memo.per_array(m, "mask", check)
     return m
-
-
-_PER_ARRAY: OrderedDict = OrderedDict()
-_PER_ARRAY_SIZE = 32
-_PER_ARRAY_LOCK = threading.Lock()
-
-
-def _per_array(a: np.ndarray, what: Any, compute):
-    """``compute()``, remembered for a read-only array ``a`` under ``what``.
-
-    The scene's field mask and the open-field image are the same arrays frame after frame,
-    so their checks, the mask's box and its blur are worked out once. Only read-only arrays
-    are remembered, by identity through a weak reference: an array edited in place, or a new
-    one at a reused address, is worked out again. A ``compute`` that raises stores nothing.
-    """
-    if a.flags.writeable:
-        return compute()
-    key = (id(a), what)
-    with _PER_ARRAY_LOCK:
-        hit = _PER_ARRAY.get(key)
-        if hit is not None and hit[0]() is a:
-            _PER_ARRAY.move_to_end(key)
-            return hit[1]
-    value = compute()
-    with _PER_ARRAY_LOCK:
-        _PER_ARRAY[key] = (weakref.ref(a), value)
-        while len(_PER_ARRAY) > _PER_ARRAY_SIZE:
-            _PER_ARRAY.popitem(last=False)
-    return value
 
 
 # --------------------------------------------------------------------------- flat field, log
@@ -212,7 +180,7 @@ def flat_field(raw: Any, flat_expected: Any, dark: Any = None) -> np.ndarray:
 
 
 def _flat_field(r: np.ndarray, f: np.ndarray) -> np.ndarray:
-    fmin, fmax = _per_array(f, "range", lambda: (float(f.min()), float(f.max())))
+    fmin, fmax = memo.per_array(f, "range", lambda: (float(f.min()), float(f.max())))
     if not fmax > 0.0:
         raise ValueError(f"flat_expected has no positive pixel (max {fmax!r}); it must be > 0")
     floor = np.float32(fmax * FLAT_FLOOR_REL)
@@ -265,7 +233,7 @@ def _to_log(a: np.ndarray, i0: float, in_place: bool = False) -> np.ndarray:
 
 def _support_box(m: np.ndarray) -> tuple[slice, slice]:
     """Rows and columns of the smallest box holding every ``m > 0`` pixel."""
-    return _per_array(m, "box", lambda: support_box(m > 0.0))
+    return memo.per_array(m, "box", lambda: support_box(m > 0.0))
 
 
 def gaussian_blur(img: Any, sigma_px: float) -> np.ndarray:
@@ -342,10 +310,10 @@ def _mask_blur(m: np.ndarray, radius_px: float) -> tuple[np.ndarray, int]:
     """:func:`pyramid.blur_coarse` of a field mask, remembered for a read-only mask.
 
     A fluoroscopy run processes every frame with the same collimated field, so the
-    normalized-convolution denominator is the same each time (:func:`_per_array`).
+    normalized-convolution denominator is the same each time (:func:`sim.memo.per_array`).
     """
     key = ("blur", float(radius_px))
-    return _per_array(m, key, lambda: pyramid.blur_coarse(m, radius_px))
+    return memo.per_array(m, key, lambda: pyramid.blur_coarse(m, radius_px))
 
 
 def _unsharp(
@@ -431,7 +399,7 @@ def _window_samples(a: np.ndarray, m: np.ndarray | None) -> np.ndarray:
         vals = sub.ravel()
     else:
         # the in-field samples' flat indices, worked out once per read-only mask
-        idx = _per_array(m, ("samples", step), lambda: _sample_index(m, step))
+        idx = memo.per_array(m, ("samples", step), lambda: _sample_index(m, step))
         if idx.size >= AUTO_WINDOW_MIN_SAMPLES:
             vals = a.reshape(-1).take(idx)
         else:

@@ -222,6 +222,11 @@ class Receptor(ABC):
         ``reference_fov_cm`` [-]."""
 
 
+def _uniform(value: float, n: int) -> np.ndarray:
+    """A uniform float32 image (n, n) of ``value``, as a read-only broadcast view."""
+    return np.broadcast_to(np.float32(value), (n, n))
+
+
 @dataclass(frozen=True)
 class FlatPanel(Receptor):
     """CsI:Tl indirect flat panel behind a carbon-fibre cover, a-Si:H photodiodes.
@@ -275,7 +280,8 @@ class FlatPanel(Receptor):
 
     def flat_field(self, energy_keV_per_mm2: float, n: int, pixel_mm: float) -> np.ndarray:
         # the panel's blur is normalised with reflecting edges: a uniform input stays uniform
-        return np.full((n, n), energy_keV_per_mm2 * float(pixel_mm) ** 2, dtype=np.float32)
+        # (one value seen as the image: a read-only view, no memory)
+        return _uniform(energy_keV_per_mm2 * float(pixel_mm) ** 2, n)
 
     def gain_reference(self, open_field: np.ndarray) -> np.ndarray:
         return open_field
@@ -385,7 +391,7 @@ class ImageIntensifier(Receptor):
     def gain_reference(self, open_field: np.ndarray) -> np.ndarray:
         # a uniform image at the open field's central value: the camera gain set on the centre
         c = centre(open_field.shape)
-        return np.full(open_field.shape, float(np.mean(open_field[c])), dtype=np.float32)
+        return _uniform(float(np.mean(open_field[c])), open_field.shape[0])
 
     def view_mask(self, field_mask: np.ndarray, pixel_mm: float) -> np.ndarray:
         # only the circular input field shows X-rays
