@@ -486,15 +486,19 @@ def exposed_rois(p: Params, rois: dict[str, np.ndarray]) -> dict[str, np.ndarray
     Collimating must never move a region into the dark: a region partly outside the field is
     measured on its exposed part, one wholly outside is empty and its metrics undefined.
     """
-    inside = view_mask(p) >= EXPOSED_MIN
+    return _inside_view(rois, view_mask(p))
+
+
+def _inside_view(rois: dict[str, np.ndarray], view: np.ndarray) -> dict[str, np.ndarray]:
+    inside = view >= EXPOSED_MIN
     return {k: (v & inside) for k, v in rois.items()}
 
 
 @lru_cache(maxsize=8)
 def _scene_exposed_rois(g_knobs, patient, rx: receptor.Receptor, image_px: int) -> dict:
     """:func:`exposed_rois` of the scene's own regions (read-only, made once per scene)."""
-    inside = _view_mask(g_knobs, patient, rx, image_px) >= EXPOSED_MIN
-    out = {k: (v & inside) for k, v in scene(g_knobs, patient, image_px).rois.items()}
+    rois = scene(g_knobs, patient, image_px).rois
+    out = _inside_view(rois, _view_mask(g_knobs, patient, rx, image_px))
     for v in out.values():
         v.flags.writeable = False
     return out
