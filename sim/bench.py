@@ -72,8 +72,9 @@ CHAIN_TARGETS_MS = {"kvp512": 20.0, "thick512": 40.0, "kvp1024": 80.0}
 normal draws)."""
 
 _FILL_CHANGES = {512: 40, 1024: 20}
-"""kVp changes made before the steady-state timing: enough to fill the chain's caches of
-noise-free frames (16) and scatter kernels, after which a new frame reuses freed memory."""
+"""kVp changes made before the steady-state timing: enough to fill the chain's caches (its
+noise-free frames, bounded by memory, and the scatter kernels, by count), after which a new
+frame reuses the memory an old one frees."""
 
 
 def bench_chain(repeat: int = 0) -> Iterator[str]:

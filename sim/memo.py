@@ -1,9 +1,11 @@
-"""Caches bounded by the bytes of what they hold, the least recently used dropped first.
+"""Caches of the engine: least-recently-used caches bounded by the bytes they hold, and a
+memo of what was worked out from a read-only array.
 
-A count-bounded cache (``functools.lru_cache``) of images holds 16 noise-free frames whatever
-their size: 0.3 MB each at 96 px, 44 MB each at 1024 px. These caches hold a fixed budget of
-memory instead, so a server process stays bounded and a full cache reuses the memory it
-frees (new memory costs page faults on first use).
+A count-bounded cache (``functools.lru_cache``) of images holds its entries whatever their
+size: a noise-free frame is 0.3 MB at 96 px, 44 MB at 1024 px. :class:`ByteCache` holds a
+fixed budget of memory instead, so a server process stays bounded and a full cache reuses the
+memory it frees (new memory costs page faults on first use). :func:`per_array` remembers
+checks and derived arrays of the masks and images that stay the same frame after frame.
 """
 
 from __future__ import annotations
