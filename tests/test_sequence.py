@@ -324,6 +324,23 @@ def test_standard_normal_f32_moments():
     assert float(np.mean(z**4)) == pytest.approx(3.0, abs=0.1)  # Gaussian kurtosis
 
 
+@pytest.mark.parametrize("n", [2, 1000, 256 * 257 + 1])
+def test_fast_uniforms_are_numpys_float32_uniforms_bitwise(n):
+    """The uniforms behind the normal deviates are rng.random(dtype=float32), bit for bit, and
+    the generator goes on as numpy's would; a pending half draw or another bit generator takes
+    numpy's own path."""
+    from sim.receptor.noise import _uniform_f32
+
+    n += n % 2
+    for make in (np.random.default_rng, lambda s: np.random.Generator(np.random.MT19937(s))):
+        mine, ref = make(7), make(7)
+        assert np.array_equal(_uniform_f32(mine, n), ref.random(n, dtype=np.float32))
+        assert np.array_equal(mine.random(5), ref.random(5))
+    mine, ref = np.random.default_rng(8), np.random.default_rng(8)
+    mine.random(1, dtype=np.float32), ref.random(1, dtype=np.float32)  # a half left over
+    assert np.array_equal(_uniform_f32(mine, n), ref.random(n, dtype=np.float32))
+
+
 # ------------------------------------------------------------------------ content, inputs
 def test_content_timeline_of_the_hip():
     p = preset_params("hip_injection")
