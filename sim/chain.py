@@ -122,28 +122,34 @@ class Expected:
     noise on) (:func:`_noise_of`) and the frame dose (:func:`_frame_dose_of`)."""
 
 
+def _derived(e: Expected, key: tuple, make) -> Any:
+    """``make()``, kept with the noise-free frame ``e`` under ``key`` (made once per frame)."""
+    value = e.derived.get(key)
+    if value is None:
+        value = e.derived[key] = make()
+    return value
+
+
 def _noise_of(e: Expected, rx: receptor.Receptor, det: geo.DetectorGrid, noise: bool):
     """The noise model of a noise-free frame (made once per frame, receptor and noise switch):
     every new noisy frame then only draws (:func:`sim.receptor.draw_signal`)."""
-    key = (rx, bool(noise))
-    model = e.derived.get(key)
-    if model is None:
-        model = receptor.noise_model(
+    return _derived(
+        e,
+        ("noise", rx, bool(noise)),
+        lambda: receptor.noise_model(
             e.after_grid, rx, det, expected=e.detector_expected, noise=noise
-        )
-        e.derived[key] = model
-    return model
+        ),
+    )
 
 
 def _frame_dose_of(e: Expected, t: Technique, g: geo.Geometry, table: bool):
     """The frame dose of a noise-free frame's technique (made once per frame: every
     argument is part of the frame's key)."""
-    key = ("dose", t, g, bool(table))
-    frame = e.derived.get(key)
-    if frame is None:
-        frame = dose_mod.frame_dose(e.spectra["spectrum_filtered"], t, g, table)
-        e.derived[key] = frame
-    return frame
+    return _derived(
+        e,
+        ("dose", t, g, bool(table)),
+        lambda: dose_mod.frame_dose(e.spectra["spectrum_filtered"], t, g, table),
+    )
 
 
 @dataclass(frozen=True)

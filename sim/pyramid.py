@@ -76,17 +76,20 @@ def pyramid_factor(sigma_px: float, n_min: int) -> int:
         k = k2
 
 
+def _level(sigma_px: float, n_min: int) -> tuple[int, float]:
+    """The pyramid's block size k and the Gaussian sigma left on the coarse grid [coarse px]
+    for a blur of ``sigma_px`` [px] of an image ``n_min`` pixels on its short side."""
+    k = 1 if sigma_px < PYRAMID_MIN_SIGMA_PX else pyramid_factor(sigma_px, n_min)
+    if k == 1:
+        return 1, sigma_px
+    return k, math.sqrt(sigma_px**2 - (k**2 - 1) / 12.0 - k**2 / 6.0) / k
+
+
 def blur_coarse(a: np.ndarray, sigma_px: float) -> tuple[np.ndarray, int]:
     """Gaussian blur left at the coarse pyramid level: (blurred k x k block image, k)."""
-    k = 1 if sigma_px < PYRAMID_MIN_SIGMA_PX else pyramid_factor(sigma_px, min(a.shape))
-    if k == 1:
-        blur = ndimage.gaussian_filter(a, sigma_px, mode="nearest", truncate=GAUSS_TRUNCATE)
-        return blur, 1
-    rest = sigma_px**2 - (k**2 - 1) / 12.0 - k**2 / 6.0
-    small = block_mean(a, k)
-    small = ndimage.gaussian_filter(
-        small, math.sqrt(rest) / k, mode="nearest", truncate=GAUSS_TRUNCATE
-    )
+    k, sigma_c = _level(sigma_px, min(a.shape))
+    small = block_mean(a, k) if k > 1 else a
+    small = ndimage.gaussian_filter(small, sigma_c, mode="nearest", truncate=GAUSS_TRUNCATE)
     return small, k
 
 
@@ -104,9 +107,7 @@ def blur_coarse_box(
     the window's 'nearest' extension, are zeros either way.
     """
     n0, n1 = shape
-    k = 1 if sigma_px < PYRAMID_MIN_SIGMA_PX else pyramid_factor(sigma_px, min(shape))
-    rest = sigma_px**2 - (k**2 - 1) / 12.0 - k**2 / 6.0 if k > 1 else sigma_px**2
-    sigma_c = math.sqrt(rest) / k
+    k, sigma_c = _level(sigma_px, min(shape))
     margin = 2  # coarse cells
 
     def span(s: slice, n: int) -> tuple[int, int]:

@@ -14,7 +14,13 @@ import zlib
 import numpy as np
 from scipy import ndimage
 
-from sim.geometry import TABLE_LAYERS_MM, DetectorGrid, Geometry, center_roi_mask
+from sim.geometry import (
+    TABLE_LAYERS_MM,
+    DetectorGrid,
+    Geometry,
+    center_roi_mask,
+    support_box,
+)
 from sim.memo import ByteCache
 from sim.phantoms.model import Phantom
 from sim.phantoms.shapes import (
@@ -717,13 +723,13 @@ def _near(crossed: np.ndarray, mask: np.ndarray, reach_px: float) -> np.ndarray:
     so the distance transform runs there (exact, and a few times faster than on the grid).
     """
     out = np.zeros_like(mask)
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
+    if not mask.any():
         return out
+    rows, cols = support_box(mask)
     pad = int(math.ceil(reach_px)) + 1
     n0, n1 = mask.shape
-    r0, r1 = max(int(rows[0]) - pad, 0), min(int(rows[-1]) + pad + 1, n0)
-    c0, c1 = max(int(cols[0]) - pad, 0), min(int(cols[-1]) + pad + 1, n1)
+    r0, r1 = max(rows.start - pad, 0), min(rows.stop + pad, n0)
+    c0, c1 = max(cols.start - pad, 0), min(cols.stop + pad, n1)
     box = crossed[r0:r1, c0:c1]
     if box.any():
         out[r0:r1, c0:c1] = ndimage.distance_transform_edt(~box) <= reach_px
