@@ -278,6 +278,19 @@ def test_contrast_volume_in_path_maps_scales_with_contrast_ml():
     assert not any("+I" in k for k in none)
 
 
+def test_hip_contrast_layers_of_an_adult_do_not_depend_on_the_body_thickness():
+    """The layers are solved once for every adult thickness (the joint only moves in depth):
+    the same as a solve on each thick body's own anatomy, to round-off."""
+    from sim.phantoms import hip
+
+    for t_mm in (200.0, 236.5, 310.0):
+        for ml in (0.5, 2.0, 20.0):
+            own = hip._contrast_layers.__wrapped__(t_mm, ml)  # uncached, this body's anatomy
+            assert hip_contrast_layers(t_mm, ml) == pytest.approx(own, rel=1e-12, abs=0.0)
+    # a child's hip is smaller: its own solve, thicker layers for the same volume
+    assert hip_contrast_layers(150.0, 2.0)[1] > hip_contrast_layers(220.0, 2.0)[1]
+
+
 def test_vessels_fill_from_the_root_and_hold_no_iodine_without_contrast():
     grid = DetectorGrid(128, 300.0)
     iodine = []

@@ -491,7 +491,6 @@ def _solve_thickness(volume_fn, target: float, t_max: float) -> float:
     return float(optimize.brentq(lambda t: volume_fn(t) - target, 0.0, t_max, xtol=1e-7))
 
 
-@functools.lru_cache(maxsize=64)
 def hip_contrast_layers(t_mm: float, contrast_ml: float) -> tuple[float, float, float]:
     """Film and neck-sleeve thicknesses [mm] and the volume represented [ml] for the hip.
 
@@ -507,6 +506,14 @@ def hip_contrast_layers(t_mm: float, contrast_ml: float) -> tuple[float, float, 
     # guess: distribution of injected contrast in the hip capsule (film over the head,
     # recesses around the neck) after the appearance of hip arthrograms; no quantitative source.
     """
+    # The joint has adult size at and above the reference thickness and only its depth
+    # changes, which the volumes do not see: one solve serves every adult thickness.
+    return _contrast_layers(min(t_mm, HIP_REF_THICKNESS_MM), contrast_ml)
+
+
+@functools.lru_cache(maxsize=64)
+def _contrast_layers(t_mm: float, contrast_ml: float) -> tuple[float, float, float]:
+    """:func:`hip_contrast_layers` for a body thickness up to the adult reference [mm]."""
     _, k = _hip_anatomy(t_mm)
     s, R, r1, r2, js = k["s"], k["R"], k["r1"], k["r2"], k["js"]
     v_mm3 = contrast_ml * MM_PER_CM**3
