@@ -252,14 +252,20 @@ def control(name: str, values: dict, shown: dict, unused: dict, ranges: dict) ->
         _seed(name, values[name])
         st.slider(label, int(k.min), int(k.max), key=name, help=tip, disabled=locked)
     elif name in ctl.STEPS:
+        # The slider keeps the knob's whole range: a range that followed the other knobs
+        # would make Streamlit take it for a new widget and reset it to its minimum whenever
+        # they moved. What the others allow now is said in the tooltip; a value beyond it is
+        # moved by the reconciliation, with a note under the slider.
         lo, hi = ranges.get(name, (k.min, k.max))
         _seed(name, float(values[name]))
         if not lo <= ss[name] <= hi:
             ss[name] = float(min(max(ss[name], lo), hi))
+        if (lo, hi) != (k.min, k.max):
+            tip = f"{tip} Allowed now: {lo:g} to {hi:g} {k.unit}."
         st.slider(
             label,
-            float(lo),
-            float(hi),
+            float(k.min),
+            float(k.max),
             step=float(ctl.STEPS[name]),
             format=_format(ctl.STEPS[name]),
             key=name,

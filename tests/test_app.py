@@ -160,6 +160,29 @@ def test_an_ordinary_slider_position_moves_the_dependent_knob_in_place():
     assert notes and "geometry." not in notes[0]
 
 
+def test_a_slider_whose_allowed_range_follows_others_keeps_its_range_and_value():
+    """Moving kV (the tube's mA limit), the pulse rate (the longest pulse), the thickness or
+    the SID (the distances they allow) leaves the dependent sliders' ranges and values as
+    they were (a range that changed made Streamlit reset them to their minimum)."""
+    at = start(**SMALL)
+    at.toggle(key="abc.enabled").set_value(False).run()
+    dependents = ("tube.ma", "tube.pulse_ms", "geometry.source_skin_cm", "geometry.source_iso_cm")
+    before = {n: at.slider(key=n).value for n in dependents}
+    for name, value in (
+        ("tube.kvp", 95.0),
+        ("tube.pulse_rate_pps", 16),
+        ("patient.thickness_cm", 23.0),
+        ("geometry.sid_cm", 101.0),
+    ):
+        at.slider(key=name).set_value(value).run()
+        assert not at.exception
+        for n in dependents:
+            w, k = at.slider(key=n), KNOBS[n]
+            assert (w.min, w.max) == (k.min, k.max), (name, n)
+            assert w.value == pytest.approx(before[n]), (name, n)
+    assert "Allowed now" in at.slider(key="tube.ma").help
+
+
 def test_every_scenario_loads_its_knobs_and_choosing_it_again_resets_it():
     at = start(**SMALL)
     for name, preset in PRESETS.items():
